@@ -1,0 +1,26 @@
+# The two commands of the README:
+#   make demo   set up, then trace exam problem 1.3 (the kit's main job)
+#   make test   set up, then run the test suite (quick CI hypothesis profile)
+PYTHON ?= python3
+
+.PHONY: setup demo test thorough lint bench
+setup: .setup-done
+
+.setup-done: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch .setup-done
+
+demo: setup
+	$(PYTHON) exercises/problem_1_3.py
+
+test: setup
+	HYPOTHESIS_PROFILE=ci $(PYTHON) -m pytest
+
+thorough: setup
+	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest
+
+lint: setup
+	ruff check .
+
+bench: setup
+	$(PYTHON) benchmarks/scalar_mlp.py

@@ -1,0 +1,180 @@
+"""The one topological sort and backward loop that both engines use.
+
+A node is any object with ``value``, ``grad``, ``inputs`` (an ordered tuple, left
+operand first, duplicates kept), ``op``, ``label`` and a ``_backward()`` method that
+adds the node's contribution to its inputs' ``.grad``. :class:`ag.Scalar` and
+:class:`ag.Tensor` are such nodes.
+
+The order is the one the course's exams use: a depth-first search that visits the
+inputs in operand order and appends a node after all of its inputs. The recursive
+version from the slides reads::
+
+    def topological_sort(self):
+        topo_order, visited = [], set()
+        def dfs(node):
+            if node not in visited:
+                visited.add(node)
+                for input in node.inputs:
+                    dfs(input)
+                topo_order.append(node)
+        dfs(self)
+        return topo_order
+
+:func:`topological_sort` returns exactly that list without recursion, so a chain a
+million nodes deep works, and it tracks visited nodes by ``id`` because a Tensor's
+``==`` is elementwise.
+
+Observers (the backward trace, anomaly mode) watch the loop through one hook; with
+none installed the loop is the bare ``for node in reversed(order): node._backward()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class Node(Protocol):
+    value: Any
+    grad: Any
+    inputs: tuple
+    op: str
+    label: str
+
+    def _backward(self) -> None: ...
+
+
+class BackwardObserver(Protocol):
+    """What the backward loop tells an observer, in this order."""
+
+    def begin(self, root: Node, order: list) -> None: ...
+
+    def before(self, step: int, node: Node) -> None: ...
+
+    def after(self, step: int, node: Node) -> None: ...
+
+    def end(self, root: Node) -> None: ...
+
+
+class GradMode:
+    """Global switches read by the engines while they build and run graphs."""
+
+    __slots__ = ("enabled", "create_graph")
+
+    def __init__(self) -> None:
+        self.enabled = True  # record graphs (off inside ag.no_grad())
+        self.create_graph = False  # backward builds differentiable graph nodes
+
+
+grad_mode = GradMode()
+_observers: list[BackwardObserver] = []
+
+
+def topological_sort(root: Node) -> list:
+    """Nodes reachable from ``root``, each after all of its inputs (exam order).
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); y = x * x; z = y * y
+    >>> [n.label or n.op for n in topological_sort(z)]
+    ['x', 'mul', 'mul']
+    """
+    order: list = []
+    visited = {id(root)}
+    # Each frame is (node, iterator over its inputs): the explicit form of the
+    # recursive dfs, so the order is the same and the depth is unbounded.
+    stack: list[tuple[Any, Iterator]] = [(root, iter(root.inputs))]
+    push, pop, append, seen, mark = stack.append, stack.pop, order.append, visited.__contains__, visited.add
+    while stack:
+        node, pending = stack[-1]
+        for child in pending:
+            key = id(child)
+            if not seen(key):
+                mark(key)
+                push((child, iter(child.inputs)))
+                break
+        else:
+            pop()
+            append(node)
+    return order
+
+
+def run_backward(root: Node, seed: Any, cleared_grad: Any) -> list:
+    """Seed ``root.grad`` and run every node's ``_backward`` in reverse exam order.
+
+    Interior nodes (those with inputs) start from ``cleared_grad`` so that each call
+    computes this pass's gradients; leaves keep accumulating, so two calls give
+    twice the leaf gradients. Returns the topological order.
+    """
+    order = topological_sort(root)
+    for node in order:
+        if node.inputs:
+            node.grad = cleared_grad
+    root.grad = seed
+    if not _observers:
+        for node in reversed(order):
+            node._backward()
+        return order
+    observers = tuple(_observers)
+    for obs in observers:
+        obs.begin(root, order)
+    for step, node in enumerate(reversed(order)):
+        for obs in observers:
+            obs.before(step, node)
+        node._backward()
+        for obs in observers:
+            obs.after(step, node)
+    for obs in observers:
+        obs.end(root)
+    return order
+
+
+@contextmanager
+def observe_backward(observer: BackwardObserver) -> Iterator[BackwardObserver]:
+    """Install ``observer`` on the backward loop for the duration of a ``with`` block."""
+    _observers.append(observer)
+    try:
+        yield observer
+    finally:
+        _observers.remove(observer)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Build no graph inside the block: for parameter updates and evaluation.
+
+    >>> import ag
+    >>> w = ag.tensor([1.0, 2.0])
+    >>> with ag.no_grad():
+    ...     w.value -= 0.1 * w.value
+    ...     y = w * 2
+    >>> y.inputs
+    ()
+    """
+    previous = grad_mode.enabled
+    grad_mode.enabled = False
+    try:
+        yield
+    finally:
+        grad_mode.enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record graphs again inside a ``no_grad`` block."""
+    previous = grad_mode.enabled
+    grad_mode.enabled = True
+    try:
+        yield
+    finally:
+        grad_mode.enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return grad_mode.enabled
+
+
+def node_name(node: Node) -> str:
+    """A node's label, or its op when it has none (for error messages)."""
+    return node.label or node.op or "leaf"
+

@@ -1,0 +1,155 @@
+"""Hypothesis strategies for property tests of ag (the kit's own and students').
+
+>>> from hypothesis import given
+>>> from ag.testing import strategies as ags
+>>> @given(ags.scalar_graphs())
+... def test_graph(graph):
+...     leaves = graph.leaves()
+...     gradcheck(graph.build, *leaves)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hypothesis import assume
+from hypothesis import strategies as st
+
+import ag
+from ag.scalar import Scalar
+
+__all__ = ["floats_away_from", "kink_free_floats", "ScalarGraph", "scalar_graphs", "SCALAR_OPS"]
+
+
+def floats_away_from(
+    points: Sequence[float] = (0.0,),
+    margin: float = 1e-2,
+    min_value: float = -5.0,
+    max_value: float = 5.0,
+) -> st.SearchStrategy[float]:
+    """Finite floats in ``[min_value, max_value]`` at least ``margin`` from each point.
+
+    Finite differences straddling a kink (relu at 0, abs at 0) disagree with any
+    one-sided derivative, so gradient tests draw inputs away from kinks.
+    """
+    return st.floats(min_value, max_value, allow_nan=False, allow_infinity=False).filter(
+        lambda v: all(abs(v - p) >= margin for p in points)
+    )
+
+
+def kink_free_floats(min_value: float = -5.0, max_value: float = 5.0) -> st.SearchStrategy[float]:
+    """Floats away from 0, the kink of relu and abs."""
+    return floats_away_from((0.0,), 1e-2, min_value, max_value)
+
+
+# op name -> arity; every op of the Scalar engine
+SCALAR_OPS: dict[str, int] = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "pow_const": 1,
+    "neg": 1, "exp": 1, "log": 1, "relu": 1, "tanh": 1, "sigmoid": 1,
+}
+
+
+def _apply(op: str, a, b=None, n: float = 2.0):
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    if op == "div":
+        return a / b
+    if op == "pow":
+        return a**b
+    if op == "pow_const":
+        return a**n
+    if op == "neg":
+        return -a
+    return getattr(ag, op)(a)
+
+
+def _valid(op: str, a: float, b: float | None, n: float) -> bool:
+    """Inputs where the op is defined, smooth, and well away from overflow."""
+    if op == "div":
+        return abs(b) > 0.1
+    if op == "pow":
+        return 0.1 < a < 20 and abs(b) < 4
+    if op == "pow_const":
+        return 0.1 < abs(a) < 20
+    if op == "log":
+        return a > 0.1
+    if op == "exp":
+        return a < 10
+    if op == "relu":
+        return abs(a) > 1e-2
+    return True
+
+
+@dataclass(frozen=True)
+class ScalarGraph:
+    """A random computation recipe: leaf values and steps ``(op, i, j, n)``.
+
+    Step ``k`` creates node ``len(leaf_values) + k`` from nodes ``i`` (and ``j``);
+    earlier intermediate nodes are reused, so the graph is a DAG, not a tree.
+    """
+
+    leaf_values: tuple[float, ...]
+    steps: tuple[tuple[str, int, int, float], ...]
+
+    def leaves(self) -> list[Scalar]:
+        return [Scalar(v, label=f"x{i}") for i, v in enumerate(self.leaf_values)]
+
+    def build(self, *leaves: Scalar) -> Scalar:
+        nodes = list(leaves)
+        for op, i, j, n in self.steps:
+            nodes.append(_apply(op, nodes[i], nodes[j], n))
+        return nodes[-1]
+
+    def code(self) -> str:
+        """The forward computation as Python source, for failure reports."""
+        names = [f"x{i}" for i in range(len(self.leaf_values))]
+        lines = [f"{name} = ag.Scalar({v!r})" for name, v in zip(names, self.leaf_values)]
+        for k, (op, i, j, n) in enumerate(self.steps):
+            name = f"z{k}"
+            a, b = names[i], names[j]
+            expr = {
+                "add": f"{a} + {b}", "sub": f"{a} - {b}", "mul": f"{a} * {b}",
+                "div": f"{a} / {b}", "pow": f"{a} ** {b}", "pow_const": f"{a} ** {n!r}",
+                "neg": f"-{a}",
+            }.get(op, f"ag.{op}({a})")
+            lines.append(f"{name} = {expr}")
+            names.append(name)
+        return "\n".join(lines)
+
+
+@st.composite
+def scalar_graphs(
+    draw,
+    max_leaves: int = 3,
+    max_steps: int = 10,
+    ops: Sequence[str] = tuple(SCALAR_OPS),
+) -> ScalarGraph:
+    """Random Scalar DAGs over a few leaves, with values where every op is smooth."""
+    n_leaves = draw(st.integers(1, max_leaves))
+    leaf_values = tuple(draw(floats_away_from((0.0,), 0.1, -3.0, 3.0)) for _ in range(n_leaves))
+    values = list(leaf_values)
+    steps = []
+    for _ in range(draw(st.integers(1, max_steps))):
+        op = draw(st.sampled_from(list(ops)))
+        # Favour recent nodes so graphs get deep, but allow any earlier node.
+        i = draw(st.integers(0, len(values) - 1))
+        j = draw(st.integers(0, len(values) - 1))
+        n = draw(st.sampled_from([2.0, 3.0, -1.0, 0.5]))
+        a, b = values[i], values[j]
+        if not _valid(op, a, b if SCALAR_OPS[op] == 2 else None, n):
+            continue
+        if op == "pow_const" and a < 0 and n != int(n):
+            continue
+        value = _apply(op, Scalar(a), Scalar(b), n).value
+        if not math.isfinite(value) or abs(value) > 1e4:
+            continue
+        steps.append((op, i, j, n))
+        values.append(value)
+    assume(steps)
+    return ScalarGraph(leaf_values, tuple(steps))
