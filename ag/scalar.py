@@ -92,6 +92,10 @@ class Scalar:
         if rule is not None:
             rule(self)
 
+    def backward_rule(self) -> tuple[str, ...]:
+        """This node's backward rule as text, one template per input (see ``rule_templates``)."""
+        return rule_templates(self)
+
     # -- arithmetic ------------------------------------------------------------
     def __add__(self, other: Any) -> Scalar:
         other = _lift(other, "add", self)
