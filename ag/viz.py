@@ -1,0 +1,408 @@
+"""Drawing computation graphs the way the exam does, and backward traces frame by frame.
+
+>>> import ag
+>>> x = ag.Scalar(2.0, label="z1:leaf(x)")
+>>> z2 = x * x
+>>> z3 = z2 * z2
+>>> z3.backward()
+>>> g = ag.viz.draw(z3)          # a graphviz.Digraph: shows inline in Jupyter
+>>> "z2:mul" in g.source
+True
+
+Layout: inputs on the left, the output on the right (``rankdir=LR``), and for a
+two-input op the left operand above the right one (``ordering=in`` with edges added
+in operand order; when two ops use the same pair of nodes in opposite orders no
+drawing can satisfy both and Graphviz picks one). Unlabelled nodes are named
+``z1, z2, ...`` by creation order within the graph (:func:`ag.trace.exam_names`).
+
+Every label goes into an HTML-like Graphviz label after HTML escaping, so quotes,
+``<script>``, braces, pipes and newlines in a label are shown as text.
+
+``graphviz`` (the Python package) is imported inside the functions, so ``import ag``
+stays fast. Rendering (SVG, PNG, PDF) needs Graphviz's ``dot`` program; DOT text
+does not.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from ag.autodiff import topological_sort
+from ag.trace import BackwardTrace, Trace, exam_names, format_number, preview
+
+__all__ = [
+    "draw",
+    "to_dot",
+    "to_svg",
+    "render",
+    "trace",
+    "frame",
+    "frames",
+    "GraphvizNotFoundError",
+    "INSTALL_HINT",
+    "STYLES",
+]
+
+INSTALL_HINT = (
+    "Install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), "
+    "`brew install graphviz` (macOS) or `conda install graphviz`; see https://graphviz.org/download/. "
+    "DOT text (ag.viz.to_dot) works without it."
+)
+
+# node kind -> Graphviz attributes
+STYLES: dict[str, dict[str, str]] = {
+    "leaf": {"fillcolor": "#dbeafe", "color": "#1d4ed8"},
+    "parameter": {"fillcolor": "#fef3c7", "color": "#b45309", "penwidth": "2"},
+    "intermediate": {"fillcolor": "#ffffff", "color": "#374151"},
+    "output": {"fillcolor": "#fee2e2", "color": "#b91c1c", "penwidth": "2", "peripheries": "2"},
+    # frame states
+    "current": {"fillcolor": "#fde047", "color": "#dc2626", "penwidth": "3"},
+    "pending": {"fillcolor": "#f3f4f6", "color": "#d1d5db", "fontcolor": "#9ca3af"},
+}
+_KIND_NAMES = {
+    "leaf": "leaf (input)",
+    "parameter": "parameter",
+    "intermediate": "intermediate",
+    "output": "output",
+    "current": "current iteration",
+    "pending": "not yet visited",
+}
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Rendering was asked for, but Graphviz's ``dot`` program is not installed."""
+
+
+def _graphviz() -> Any:
+    try:
+        import graphviz
+    except ImportError:  # pragma: no cover - graphviz is a dependency
+        raise ImportError(
+            "ag.viz needs the graphviz Python package: `pip install graphviz`; " + INSTALL_HINT
+        ) from None
+    return graphviz
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def html_text(text: Any) -> str:
+    """``text`` for a Graphviz HTML-like label: escaped, newlines as ``<BR/>``.
+
+    >>> html_text('a "b" <script>\\n{c|d}')
+    'a &quot;b&quot; &lt;script&gt;<BR ALIGN="CENTER"/>{c|d}'
+    """
+    text = _CONTROL.sub(" ", str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    return '<BR ALIGN="CENTER"/>'.join(html.escape(line, quote=True).replace("&#x27;", "&#39;") for line in text.split("\n"))
+
+
+def _kind(node: Any, root: Any) -> str:
+    if node is root:
+        return "output"
+    if node.inputs:
+        return "intermediate"
+    if getattr(node, "requires_grad", False) and hasattr(node.value, "shape"):
+        return "parameter"
+    return "leaf"
+
+
+def _shape(value: Any) -> tuple | None:
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, (int, float)):
+        return None
+    return tuple(shape)
+
+
+def _value_text(value: Any, digits: int) -> str:
+    return preview(value, digits=digits) if _shape(value) else format_number(value, digits)
+
+
+def _node_label(
+    node: Any, display: str, value: Any, grad: Any, *, values: bool, grads: bool, digits: int,
+    show_op: bool = True,
+) -> str:
+    lines = [f"<B>{html_text(display)}</B>"]
+    op = getattr(node, "op", "") or ""
+    if show_op and op and op not in display:
+        lines.append(f"op: {html_text(op)}")
+    shape = _shape(value)
+    if shape is not None and len(shape) > 0:
+        lines.append(f"shape {html_text(shape)}")
+    if values:
+        lines.append(f"value = {html_text(_value_text(value, digits))}")
+    if grads and grad is not None:
+        lines.append(f"grad = {html_text(_value_text(grad, digits))}")
+    return "<" + '<BR ALIGN="CENTER"/>'.join(lines) + ">"
+
+
+def _has_grads(order: list) -> bool:
+    """Whether backward has run: some grad is nonzero (or an array grad exists)."""
+    for node in order:
+        g = node.grad
+        if g is None:
+            continue
+        if _shape(g):
+            return True
+        if g != 0:
+            return True
+    return False
+
+
+def _build(
+    root: Any,
+    order: list,
+    values: list,
+    grads: list | None,
+    *,
+    show_values: bool,
+    show_grads: bool,
+    op_nodes: bool,
+    legend: bool,
+    title: str | None,
+    status: list[str] | None,
+    digits: int,
+    graph_name: str = "ag",
+) -> Any:
+    graphviz = _graphviz()
+    short, display = exam_names(order)
+    g = graphviz.Digraph(graph_name)
+    g.attr(rankdir="LR", ordering="in", nodesep="0.25", ranksep="0.45", fontname="Helvetica")
+    g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
+    g.attr("edge", color="#6b7280", arrowsize="0.7")
+    if title:
+        g.attr(label="<" + html_text(title) + ">", labelloc="t", fontsize="13")
+    ids = {id(n): f"n{i}" for i, n in enumerate(order)}
+    kinds_used: list[str] = []
+    for i, node in enumerate(order):
+        kind = _kind(node, root)
+        attrs = dict(STYLES[kind])
+        state = status[i] if status is not None else None
+        if state in ("current", "pending"):
+            attrs.update(STYLES[state])
+        for k in (kind, state):
+            if k in STYLES and k not in kinds_used:
+                kinds_used.append(k)
+        nid = ids[id(node)]
+        grad = grads[i] if (grads is not None and show_grads) else None
+        label = _node_label(
+            node, display[id(node)], values[i], grad, values=show_values, grads=show_grads,
+            digits=digits, show_op=not op_nodes,
+        )
+        g.node(nid, label=label, **attrs)
+        if not node.inputs:
+            continue
+        head = nid
+        if op_nodes:
+            head = f"{nid}op"
+            op_attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#f9fafb", "fontsize": "10"}
+            if state == "pending":
+                op_attrs.update(fontcolor=STYLES["pending"]["fontcolor"], color=STYLES["pending"]["color"])
+            g.node(head, label="<" + html_text(getattr(node, "op", "") or "?") + ">", **op_attrs)
+        for inp in node.inputs:
+            g.edge(ids[id(inp)], head)
+        if op_nodes:
+            g.edge(head, nid)
+    if legend:
+        with g.subgraph(name="cluster_legend") as lg:
+            lg.attr(label="<legend>", style="rounded,dashed", color="#9ca3af", fontsize="10")
+            previous = None
+            for k in sorted(kinds_used, key=list(STYLES).index):
+                lid = f"legend_{k}"
+                attrs = dict(STYLES[k])
+                if k in ("current", "pending"):
+                    attrs = {**STYLES["intermediate"], **attrs}
+                lg.node(lid, label="<" + html_text(_KIND_NAMES[k]) + ">", fontsize="9", **attrs)
+                if previous is not None:
+                    lg.edge(previous, lid, style="invis")
+                previous = lid
+    return g
+
+
+def draw(
+    root: Any,
+    *,
+    values: bool = True,
+    grads: bool | None = None,
+    op_nodes: bool = False,
+    legend: bool = True,
+    title: str | None = None,
+    digits: int = 4,
+) -> Any:
+    """Draw the graph that computes ``root`` as a ``graphviz.Digraph`` (exam layout).
+
+    Each node shows its name (label, or ``z<k>:<op>``), its op, its value and, once
+    backward has run, its grad; Tensor nodes show their shape and a short preview.
+    ``values=False, grads=False`` gives a blank exam sheet; ``op_nodes=True`` draws
+    each op as its own small node between the inputs and the result.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); y = ag.Scalar(3.0, label="y")
+    >>> g = draw(x * y, values=False, grads=False, legend=False)
+    >>> "value" in g.source
+    False
+    """
+    order = topological_sort(root)
+    show_grads = _has_grads(order) if grads is None else grads
+    return _build(
+        root, order, [n.value for n in order], [n.grad for n in order],
+        show_values=values, show_grads=show_grads, op_nodes=op_nodes, legend=legend,
+        title=title, status=None, digits=digits,
+    )
+
+
+def _as_graph(obj: Any, **options: Any) -> Any:
+    if hasattr(obj, "pipe") and hasattr(obj, "source"):
+        return obj
+    return draw(obj, **options)
+
+
+def to_dot(obj: Any, **options: Any) -> str:
+    """DOT text of a node's graph (or of a ``Digraph``); needs no ``dot`` program.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label='say "hi" <script>')
+    >>> "&lt;script&gt;" in to_dot(x * x)
+    True
+    """
+    return _as_graph(obj, **options).source
+
+
+def _pipe(graph: Any, fmt: str) -> bytes:
+    graphviz = _graphviz()
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(
+            f"rendering the graph to {fmt.upper()} needs Graphviz's `dot` program, which is not "
+            f"on PATH. {INSTALL_HINT}"
+        ) from None
+    except graphviz.CalledProcessError as err:
+        raise RuntimeError(f"Graphviz's dot failed to render {fmt.upper()}: {err.stderr!r}") from None
+
+
+def to_svg(obj: Any, **options: Any) -> str:
+    """SVG text of a node's graph (or of a ``Digraph``), without the XML prolog.
+
+    >>> import ag
+    >>> to_svg(ag.Scalar(1.0, label="x") * 2).startswith("<svg")
+    True
+    """
+    svg = _pipe(_as_graph(obj, **options), "svg").decode("utf-8")
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def render(obj: Any, path: str | Path, **options: Any) -> Path:
+    """Write a node's graph (or a ``Digraph``) to ``path``; the suffix picks the format.
+
+    ``.svg``, ``.png``, ``.pdf`` (need ``dot``) or ``.dot``/``.gv`` (DOT text).
+
+    >>> import ag, tempfile, os
+    >>> p = render(ag.Scalar(1.0) * 2, os.path.join(tempfile.mkdtemp(), "g.dot"))
+    >>> p.read_text().startswith("digraph")
+    True
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"render: {str(path)!r} has no suffix; use .svg, .png, .pdf or .dot")
+    graph = _as_graph(obj, **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in ("dot", "gv"):
+        path.write_text(graph.source, encoding="utf-8")
+    else:
+        path.write_bytes(_pipe(graph, fmt))
+    return path
+
+
+# -- traces ---------------------------------------------------------------------------
+
+
+def trace(root: Any, *args: Any, **kwargs: Any) -> BackwardTrace:
+    """Run ``root.backward(*args, **kwargs)`` and return the record of its iterations.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+    >>> run = trace(z3)
+    >>> run.update_lines(1), x.grad
+    (['z1.grad = 0 + 2 * 8 + 2 * 8 = 32'], 32.0)
+    """
+    with Trace() as t:
+        root.backward(*args, **kwargs)
+    if not t.runs:
+        raise RuntimeError(f"trace: {type(root).__name__}.backward() ran no backward loop")
+    return t.runs[-1]
+
+
+def frame(
+    run: BackwardTrace,
+    k: int,
+    *,
+    values: bool = True,
+    op_nodes: bool = False,
+    legend: bool = True,
+    title: bool | str = True,
+    digits: int = 4,
+) -> Any:
+    """The graph after iteration ``k`` of a trace: current node highlighted, unvisited greyed.
+
+    Grads shown are those after iteration ``k``; the title gives the rule applied.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+    >>> g = frame(trace(z3), 1)
+    >>> "grad = 32" in g.source and "iteration 1" in g.source
+    True
+    """
+    n = len(run.steps)
+    if not 0 <= k < n:
+        raise IndexError(f"frame: iteration {k} is out of range; the trace of "
+                         f"{run.display_name(run.root)} has {n} iterations (0..{n - 1})")
+    grads = list(run.grad_history()[k]) if n else list(run.initial_grads)
+    return _frame(run, k, grads, values=values, op_nodes=op_nodes, legend=legend, title=title,
+                  digits=digits)
+
+
+def _frame_title(run: BackwardTrace, k: int, digits: int) -> str:
+    step = run.steps[k]
+    head = f"iteration {k}: {run.display_name(step.node)}"
+    lines = run.update_lines(k, digits)
+    return head + ("\n" + "\n".join(lines) if lines else "\n(a leaf: nothing to do)")
+
+
+def _frame(run: BackwardTrace, k: int, grads: list, *, values: bool, op_nodes: bool,
+           legend: bool, title: bool | str, digits: int) -> Any:
+    index = run.index
+    n_order = len(run.order)
+    current = index[id(run.steps[k].node)]
+    status = ["pending"] * n_order
+    for step in run.steps[:k]:
+        status[index[id(step.node)]] = "done"
+    status[current] = "current"
+    text = _frame_title(run, k, digits) if title is True else (title or None)
+    return _build(
+        run.root, run.order, run.values, grads, show_values=values, show_grads=True,
+        op_nodes=op_nodes, legend=legend, title=text, status=status, digits=digits,
+        graph_name=f"iteration{k}",
+    )
+
+
+def frames(run: BackwardTrace, **options: Any) -> list[Any]:
+    """One graph per iteration of a trace (see :func:`frame`).
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); run = trace((x * x) * x)
+    >>> len(frames(run)) == len(run.steps) == 3
+    True
+    """
+    history = run.grad_history()
+    return [_frame(run, k, list(history[k]), **{**_FRAME_DEFAULTS, **options})
+            for k in range(len(run.steps))]
+
+
+_FRAME_DEFAULTS: dict[str, Any] = {
+    "values": True, "op_nodes": False, "legend": True, "title": True, "digits": 4,
+}
