@@ -17,13 +17,9 @@ from typing import Any
 
 def _array_module(x: Any) -> Any:
     # Imported here, not at the top: `import ag` for Scalar work needs no NumPy.
-    if type(x).__module__.startswith("cupy"):
-        import cupy
+    from ag.tensor import array_module_of
 
-        return cupy
-    import numpy
-
-    return numpy
+    return array_module_of(x)
 
 
 def _elementwise(name: str, array_fn_name: str | None = None):
@@ -47,6 +43,7 @@ def _elementwise(name: str, array_fn_name: str | None = None):
 exp = _elementwise("exp")
 log = _elementwise("log")
 tanh = _elementwise("tanh")
+sqrt = _elementwise("sqrt")
 
 
 def relu(x: Any) -> Any:

@@ -5,6 +5,6 @@
 shapes and random computation graphs.
 """
 
-from ag.testing.gradcheck import GradcheckError, GradcheckResult, gradcheck
+from ag.testing.gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck
 
-__all__ = ["gradcheck", "GradcheckError", "GradcheckResult"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckResult"]

@@ -20,7 +20,10 @@ from hypothesis import strategies as st
 import ag
 from ag.scalar import Scalar
 
-__all__ = ["floats_away_from", "kink_free_floats", "ScalarGraph", "scalar_graphs", "SCALAR_OPS"]
+__all__ = [
+    "floats_away_from", "kink_free_floats", "ScalarGraph", "scalar_graphs", "SCALAR_OPS", "shapes",
+    "arrays", "tensors", "broadcastable_shapes", "matmul_shapes", "axes",
+]
 
 
 def floats_away_from(
@@ -153,3 +156,79 @@ def scalar_graphs(
         values.append(value)
     assume(steps)
     return ScalarGraph(leaf_values, tuple(steps))
+
+
+# -- Tensor strategies -------------------------------------------------------------------------
+
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4):
+    """Array shapes (tuples of ints)."""
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+                            max_side=max_side)
+
+
+def arrays(shape=None, dtype=None, min_value: float = -3.0, max_value: float = 3.0,
+           away_from: Sequence[float] = (), margin: float = 1e-2):
+    """Float arrays of a given or drawn shape (and dtype), finite, optionally away from kinks."""
+    import numpy as np
+    from hypothesis.extra import numpy as hnp
+
+    shape = shapes() if shape is None else shape
+    dtype = np.float64 if dtype is None else dtype
+    width = 64 if isinstance(dtype, st.SearchStrategy) else np.dtype(dtype).itemsize * 8
+    elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, width=width)
+    if away_from:
+        elements = elements.filter(lambda v: all(abs(v - p) >= margin for p in away_from))
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def tensors(shape=None, dtype=None, requires_grad: bool = True, **kwargs):
+    """``ag.Tensor`` leaves of a given or drawn shape and dtype (see :func:`arrays`)."""
+    return arrays(shape, dtype, **kwargs).map(lambda a: ag.Tensor(a, requires_grad=requires_grad))
+
+
+def broadcastable_shapes(num_shapes: int = 2, min_dims: int = 0, max_dims: int = 3,
+                         max_side: int = 4):
+    """Tuples of shapes that broadcast together (and the shape they broadcast to).
+
+    Draws ``(input_shapes, result_shape)`` from ``hypothesis.extra.numpy``.
+    """
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=min_dims,
+                                             max_dims=max_dims, max_side=max_side)
+
+
+@st.composite
+def matmul_shapes(draw, max_batch_dims: int = 2, max_side: int = 4):
+    """Pairs of shapes valid for ``a @ b`` under NumPy's rules, 1-D and batched included."""
+    n, k, m = (draw(st.integers(1, max_side)) for _ in range(3))
+    kind = draw(st.sampled_from(["2d", "batched", "vec-mat", "mat-vec", "vec-vec"]))
+    if kind == "vec-vec":
+        return (k,), (k,)
+    if kind == "vec-mat":
+        return (k,), (k, m)
+    if kind == "mat-vec":
+        return (n, k), (k,)
+    if kind == "2d":
+        return (n, k), (k, m)
+    batch = draw(broadcastable_shapes(2, 1, max_batch_dims, 3))
+    (ba, bb), _ = batch
+    return ba + (n, k), bb + (k, m)
+
+
+@st.composite
+def axes(draw, ndim: int, allow_none: bool = True, allow_tuple: bool = True):
+    """A valid ``axis`` argument for an array of ``ndim`` dimensions: None, an int
+    (negative too) or a tuple of distinct ints."""
+    if ndim == 0:
+        return None
+    choices = ["int"] + (["none"] if allow_none else []) + (["tuple"] if allow_tuple else [])
+    kind = draw(st.sampled_from(choices))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    picked = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(a - ndim if draw(st.booleans()) else a for a in picked)

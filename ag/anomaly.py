@@ -1,0 +1,68 @@
+"""Anomaly mode: stop at the first non-finite value or gradient, naming the node.
+
+>>> import ag
+>>> x = ag.tensor([0.0, 1.0], label="x")
+>>> with ag.detect_anomaly():
+...     y = ag.log(x + 0.0) * 0.0        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ag.autodiff import observe_backward
+
+
+def _finite(grad: Any) -> bool:
+    if grad is None:
+        return True
+    if isinstance(grad, float):
+        return math.isfinite(grad)
+    value = getattr(grad, "value", grad)
+    from ag.tensor import array_module_of
+
+    return bool(array_module_of(value).isfinite(value).all())
+
+
+def _name(node: Any) -> str:
+    return f"{node.label!r}" if node.label else (node.op or "leaf")
+
+
+class _AnomalyObserver:
+    def begin(self, root: Any, order: list) -> None:
+        pass
+
+    def before(self, step: int, node: Any) -> None:
+        pass
+
+    def after(self, step: int, node: Any) -> None:
+        for k, inp in enumerate(node.inputs):
+            if not _finite(inp.grad):
+                raise FloatingPointError(
+                    f"anomaly: backward iteration {step}, node {_name(node)} (op {node.op!r}) "
+                    f"gave input {k} ({_name(inp)}) a non-finite gradient"
+                )
+
+    def end(self, root: Any) -> None:
+        pass
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise at the first op whose output, or backward step whose gradient, is not finite.
+
+    The error names the node, its op and its label. Forward checks cover Tensors;
+    Scalar ops already raise on overflow, log of non-positive numbers and division by zero.
+    """
+    from ag.tensor import settings
+
+    previous = settings.detect_anomaly
+    settings.detect_anomaly = True
+    try:
+        with observe_backward(_AnomalyObserver()):
+            yield
+    finally:
+        settings.detect_anomaly = previous
