@@ -39,10 +39,12 @@ _LAZY = {
     "hvp": ("ag.higher_order", "hvp"),
     "hessian": ("ag.higher_order", "hessian"),
     "detect_anomaly": ("ag.anomaly", "detect_anomaly"),
+    "save": ("ag.nn.module", "save"),
+    "load": ("ag.nn.module", "load"),
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam",
+    "stepper", "exam", "nn", "optim", "data", "training",
 }
 
 

@@ -1,0 +1,265 @@
+"""Stateless forms of the layers and losses: plain functions of Tensors.
+
+Every function is built from differentiable ``ag`` ops, so gradients (and
+``create_graph`` higher-order gradients) come for free. Inputs may be Tensors or
+arrays; class labels are integer NumPy arrays.
+
+>>> import ag, numpy as np
+>>> import ag.nn.functional as F
+>>> logits = ag.Tensor([[2.0, 0.0, -1.0]])
+>>> round(F.cross_entropy(logits, np.array([0])).item(), 4)
+0.1698
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import ag
+from ag.nn.init import default_rng
+from ag.nn.module import as_tensor
+
+__all__ = [
+    "linear",
+    "dropout",
+    "layer_norm",
+    "batch_norm",
+    "embedding",
+    "causal_mask",
+    "mse_loss",
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "accuracy",
+]
+
+# A large negative number instead of -inf for masked attention scores: exp() of it
+# is exactly 0 after the max is subtracted, and anomaly mode sees only finite values.
+_MASKED = -1e9
+
+
+def _on_device(array: np.ndarray, like: Any) -> Any:
+    """A host constant moved to the array module of the Tensor ``like`` (NumPy or CuPy)."""
+    from ag.tensor import array_module_of
+
+    xp = array_module_of(like.value)
+    return array if xp is np else xp.asarray(array)
+
+
+def _reduce(loss: Any, reduction: str) -> Any:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """``x @ weight + bias`` with ``weight`` of shape ``(in, out)`` (the course's order).
+
+    Inputs of rank > 2 are folded to 2-D first so the product is one matrix
+    multiply (and the weight gradient one more), not a batch of small ones.
+    """
+    x = as_tensor(x, weight.dtype)
+    if x.ndim > 2:
+        lead = x.shape[:-1]
+        out = x.reshape(-1, x.shape[-1]) @ weight
+        if bias is not None:
+            out = out + bias
+        return out.reshape(*lead, weight.shape[-1])
+    out = x @ weight
+    return out + bias if bias is not None else out
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Any:
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (training only).
+
+    The scaling keeps the expected value, so evaluation is the identity. Draws from
+    ``rng`` or the shared generator of :mod:`ag.nn.init`.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    gen = default_rng() if rng is None else rng
+    keep = gen.random(x.shape) >= p
+    return x * _on_device(keep.astype(x.dtype) / (1.0 - p), x)
+
+
+def layer_norm(x: Any, weight: Any = None, bias: Any = None, n_axes: int = 1, eps: float = 1e-5) -> Any:
+    """Normalise over the last ``n_axes`` axes: ``(x - mean) / sqrt(var + eps) * weight + bias``.
+
+    ``var`` is the biased (population) variance, as in PyTorch.
+    """
+    x = as_tensor(x)
+    axes = tuple(range(x.ndim - n_axes, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    out = centered / ag.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def batch_norm(
+    x: Any,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Any:
+    """Batch normalisation over every axis except 1 (the channel/feature axis).
+
+    Training: normalise with the batch mean and biased variance, and update the
+    running statistics in place (``running <- (1 - momentum) * running + momentum *
+    batch``, the variance unbiased, as PyTorch). Evaluation: use the running ones.
+    ``weight``/``bias`` have shape ``(C,)``.
+    """
+    x = as_tensor(x)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            n = x.size // x.shape[1]
+            batch_mean = mean.value.reshape(-1)
+            batch_var = var.value.reshape(-1) * (n / max(n - 1, 1))
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * batch_mean
+            running_var *= 1.0 - momentum
+            running_var += momentum * batch_var
+        out = centered / ag.sqrt(var + eps)
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm in eval mode needs running statistics")
+        scale = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
+        out = (x - running_mean.reshape(shape).astype(x.dtype)) * scale.astype(x.dtype)
+    if weight is not None:
+        out = out * weight.reshape(*shape)
+    if bias is not None:
+        out = out + bias.reshape(*shape)
+    return out
+
+
+def embedding(indices: Any, weight: Any) -> Any:
+    """Rows of ``weight`` picked by integer ``indices``: shape ``indices.shape + (dim,)``."""
+    idx = np.asarray(getattr(indices, "value", indices))
+    if idx.dtype.kind == "f":
+        if not np.all(idx == np.round(idx)):
+            raise TypeError("embedding: indices must be integers")
+        idx = idx.astype(np.int64)
+    elif idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)]
+        raise IndexError(f"embedding: index {int(bad.flat[0])} is out of range for {n} embeddings")
+    return weight[idx]
+
+
+def causal_mask(n: int) -> np.ndarray:
+    """``(n, n)`` boolean array, True where query ``i`` may attend key ``j`` (``j <= i``)."""
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Any:
+    """Mean squared error ``mean((pred - target)**2)`` (``reduction`` 'mean', 'sum', 'none')."""
+    pred = as_tensor(pred)
+    target_value = getattr(target, "value", target)
+    if tuple(np.shape(target_value)) != tuple(pred.shape):
+        raise ValueError(
+            f"mse_loss: prediction shape {tuple(pred.shape)} != target shape {np.shape(target_value)}"
+        )
+    diff = pred - target
+    return _reduce(diff * diff, reduction)
+
+
+def _labels(labels: Any, n_classes: int, batch_shape: tuple, ignore_index: int | None) -> np.ndarray:
+    y = np.asarray(getattr(labels, "value", labels))
+    if y.dtype.kind == "f":
+        if not np.all(y == np.round(y)):
+            raise TypeError("cross_entropy: labels must be integer class indices")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {y.dtype}")
+    if y.shape != batch_shape:
+        raise ValueError(
+            f"cross_entropy: logits of shape {batch_shape + (n_classes,)} need labels of shape "
+            f"{batch_shape}, got {y.shape}"
+        )
+    valid = y != ignore_index if ignore_index is not None else np.ones(y.shape, dtype=bool)
+    bad = valid & ((y < 0) | (y >= n_classes))
+    if bad.any():
+        raise ValueError(
+            f"cross_entropy: label {int(y[bad].flat[0])} is out of range for {n_classes} classes "
+            f"(labels must be 0..{n_classes - 1})"
+        )
+    return y
+
+
+def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", ignore_index: int | None = None) -> Any:
+    """Softmax cross-entropy, classes on the last axis: ``logsumexp(z) - z[label]``.
+
+    ``logits`` has shape ``(..., C)`` and ``labels`` integer shape ``(...)``. Stable
+    for any logits (``logsumexp`` subtracts the max). Positions whose label equals
+    ``ignore_index`` count for nothing; 'mean' averages over the others.
+    """
+    logits = as_tensor(logits)
+    n_classes = logits.shape[-1]
+    y = _labels(labels, n_classes, tuple(logits.shape[:-1]), ignore_index)
+    keep = y != ignore_index if ignore_index is not None else None
+    safe = np.where(keep, y, 0) if keep is not None else y
+    # z[label] as a product with a constant one-hot array: elementwise work only,
+    # where integer indexing would scatter its gradient with the slow np.add.at.
+    onehot = np.zeros(logits.shape, dtype=logits.dtype)
+    np.put_along_axis(onehot, safe[..., None], 1.0, axis=-1)
+    if keep is not None:
+        onehot *= keep[..., None]
+    picked = (logits * _on_device(onehot, logits)).sum(axis=-1)
+    lse = ag.logsumexp(logits, axis=-1)
+    if keep is not None:
+        loss = lse * _on_device(keep.astype(logits.dtype), logits) - picked
+        if reduction == "mean":
+            return loss.sum() / max(int(keep.sum()), 1)
+        return _reduce(loss, reduction)
+    return _reduce(lse - picked, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Any:
+    """``-[t log sigmoid(z) + (1-t) log(1 - sigmoid(z))]``, written stably as
+    ``max(z, 0) - z t + log(1 + exp(-|z|))``; ``targets`` in [0, 1], shaped like ``logits``.
+    """
+    z = as_tensor(logits)
+    t = np.asarray(getattr(targets, "value", targets), dtype=z.dtype)
+    if t.shape != tuple(z.shape):
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: logits shape {tuple(z.shape)} != targets shape {t.shape}"
+        )
+    loss = ag.relu(z) - z * t + ag.log(1.0 + ag.exp(-ag.abs(z)))
+    return _reduce(loss, reduction)
+
+
+def accuracy(logits: Any, labels: Any, ignore_index: int | None = None) -> float:
+    """Fraction of positions whose arg-max class equals the label (a float, no graph)."""
+    z = np.asarray(getattr(logits, "value", logits))
+    y = np.asarray(getattr(labels, "value", labels))
+    pred = z.argmax(axis=-1)
+    if ignore_index is not None:
+        keep = y != ignore_index
+        return float((pred[keep] == y[keep]).mean()) if keep.any() else 0.0
+    return float((pred == y).mean())
