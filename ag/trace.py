@@ -50,7 +50,15 @@ _active: list[Trace] = []
 # -- numbers -------------------------------------------------------------------------
 
 
+def _unwrap(value: Any) -> Any:
+    """A graph node's array (a Tensor grad after ``create_graph=True``), else ``value``."""
+    if hasattr(value, "inputs") and hasattr(value, "value"):
+        return value.value
+    return value
+
+
 def _is_array(value: Any) -> bool:
+    value = _unwrap(value)
     shape = getattr(value, "shape", None)
     return shape is not None and not isinstance(value, (float, int)) and len(shape) > 0
 
@@ -58,6 +66,7 @@ def _is_array(value: Any) -> bool:
 def _to_numpy(value: Any) -> Any:
     import numpy as np
 
+    value = _unwrap(value)
     if type(value).__module__.startswith("cupy"):
         value = value.get()
     return np.asarray(value)
@@ -127,6 +136,7 @@ def _snap(value: Any) -> Any:
     """A copy of a grad or value that later in-place updates cannot change."""
     if type(value) is float or value is None:
         return value
+    value = _unwrap(value)
     copy = getattr(value, "copy", None)
     return copy() if copy is not None and _is_array(value) else value
 
@@ -359,6 +369,8 @@ class BackwardTrace:
             nodes[f"x{i}"] = inp
             grads[f"x{i}"] = g
         exponent = getattr(node, "_exponent", None)
+        if exponent is None and len(inputs) == 1 and isinstance(getattr(node, "_ctx", None), (int, float)):
+            exponent = node._ctx  # a Tensor's number exponent
 
         def symbolic(m: re.Match) -> str:
             key, attr = m.group(1), m.group(2)
@@ -390,7 +402,10 @@ class BackwardTrace:
         return out
 
     def update_lines(self, k: int, digits: int = 6) -> list[str]:
-        """Iteration ``k`` per updated grad, the way an answer writes it: ``z1.grad = 0 + 2 * 8 + 2 * 8 = 32``."""
+        """Iteration ``k`` per updated grad, as an answer writes it.
+
+        For example ``z1.grad = 0 + 2 * 8 + 2 * 8 = 32``: the grad before, each term, the result.
+        """
         step = self.steps[k]
         rules = self.rules(k, digits)
         lines = []
@@ -401,7 +416,9 @@ class BackwardTrace:
             done.add(id(inp))
             terms = [r.numeric or "?" for j, r in enumerate(rules) if step.node.inputs[j] is inp]
             last = max(j for j, n in enumerate(step.node.inputs) if n is inp)
-            before = format_number(step.before[i], digits)
+            if step.after[last] is None:  # a Tensor that needs no grad (requires_grad=False)
+                continue
+            before = "0" if step.before[i] is None else format_number(step.before[i], digits)
             after = format_number(step.after[last], digits)
             lines.append(f"{self.name(inp)}.grad = {before} + {' + '.join(terms)} = {after}")
         return lines
@@ -554,6 +571,10 @@ def _changed(run: BackwardTrace, k: int, digits: int) -> str:
     return ", ".join(f"{n} = {v}" for n, v in seen.items()) or "(no change)"
 
 
+def _grad_text(grad: Any, digits: int) -> str:
+    return "-" if grad is None else format_number(grad, digits)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -590,7 +611,7 @@ def _text(run: BackwardTrace, digits: int, max_columns: int) -> str:
         lines.append("grads after each iteration")
         header = ["iteration"] + [_one_line(run.name(run.order[i])) for i in columns]
         body = [
-            [str(k)] + [format_number(g[i], digits) for i in columns]
+            [str(k)] + [_grad_text(g[i], digits) for i in columns]
             for k, g in enumerate(run.grad_history())
         ]
         widths = [max(len(r[c]) for r in [header, *body]) for c in range(len(header))]
@@ -642,7 +663,7 @@ def _markdown(run: BackwardTrace, digits: int, max_columns: int) -> str:
         out.append("| iteration | " + " | ".join(names) + " |")
         out.append("| --- |" + " --- |" * len(names))
         for k, g in enumerate(run.grad_history()):
-            out.append(f"| {k} | " + " | ".join(c(format_number(g[i], digits)) for i in columns) + " |")
+            out.append(f"| {k} | " + " | ".join(c(_grad_text(g[i], digits)) for i in columns) + " |")
     return "\n".join(out)
 
 
@@ -704,6 +725,6 @@ def _latex(run: BackwardTrace, digits: int, max_columns: int) -> str:
         out.append(f"iteration & {names} \\\\")
         out.append(r"\hline")
         for k, g in enumerate(run.grad_history()):
-            out.append(f"{k} & " + " & ".join(e(format_number(g[i], digits)) for i in columns) + r" \\")
+            out.append(f"{k} & " + " & ".join(e(_grad_text(g[i], digits)) for i in columns) + r" \\")
     out += [r"\hline", r"\end{tabular}"]
     return "\n".join(out)

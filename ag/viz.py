@@ -96,7 +96,8 @@ def html_text(text: Any) -> str:
     'a &quot;b&quot; &lt;script&gt;<BR ALIGN="CENTER"/>{c|d}'
     """
     text = _CONTROL.sub(" ", str(text).replace("\r\n", "\n").replace("\r", "\n"))
-    return '<BR ALIGN="CENTER"/>'.join(html.escape(line, quote=True).replace("&#x27;", "&#39;") for line in text.split("\n"))
+    lines = (html.escape(line, quote=True).replace("&#x27;", "&#39;") for line in text.split("\n"))
+    return '<BR ALIGN="CENTER"/>'.join(lines)
 
 
 def _kind(node: Any, root: Any) -> str:
