@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 # name -> (module, attribute): loaded on first access by __getattr__ below.
 _LAZY = {
     **{name: ("ag.tensor", name) for name in (
-        "Tensor", "tensor", "add", "sub", "mul", "div", "power", "matmul", "spcmatmul",
+        "Tensor", "add", "sub", "mul", "div", "power", "matmul", "spcmatmul",
         "mean", "var", "reshape", "transpose", "moveaxis", "swapaxes", "squeeze",
         "expand_dims", "flatten", "broadcast_to", "concatenate", "stack", "split", "maximum",
         "minimum", "where", "clip", "softmax", "log_softmax", "logsumexp", "zeros", "ones",
