@@ -14,6 +14,7 @@ TransformerBlock), ``losses.py``, ``functional.py`` (the same as functions),
 
 from ag.nn import functional, init
 from ag.nn.attention import MultiHeadAttention, SingleHeadAttention, TransformerBlock
+from ag.nn.conv import Conv2d
 from ag.nn.layers import (
     MLP,
     BatchNorm1d,
@@ -32,6 +33,7 @@ from ag.nn.layers import (
 )
 from ag.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ag.nn.module import Module, StateDictError, load, save
+from ag.nn.pooling import AvgPool2d, MaxPool2d
 from ag.nn.recurrent import LSTM, RNN
 
 __all__ = [
@@ -54,6 +56,9 @@ __all__ = [
     "LayerNorm",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
     "MLP",
     "RNN",
     "LSTM",

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import ag
+from ag.nn.conv_functional import avg_pool2d, conv2d, im2col, im2col_matrix, max_pool2d  # noqa: F401
 from ag.nn.init import default_rng
 from ag.nn.module import as_tensor
 
