@@ -123,6 +123,7 @@ def preview(value: Any, width: int = 48, digits: int = 4) -> str:
     )
     text = re.sub(r"\s+", " ", text).replace("[ ", "[").replace(" ]", "]")
     text = re.sub(r"(\d)\.(?=[,\]\s])", r"\1", text)  # "1." -> "1"
+    text = re.sub(r"\s+,", ",", text)
     shape = "x".join(str(s) for s in arr.shape)
     if len(text) > width or "..." in text:
         if len(text) > width:

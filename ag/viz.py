@@ -188,8 +188,9 @@ def _build(
                 kinds_used.append(k)
         nid = ids[id(node)]
         grad = grads[i] if (grads is not None and show_grads) else None
+        title = getattr(node, "label", "") or display[id(node)]  # a label keeps its line breaks
         label = _node_label(
-            node, display[id(node)], values[i], grad, values=show_values, grads=show_grads,
+            node, str(title), values[i], grad, values=show_values, grads=show_grads,
             digits=digits, show_op=not op_nodes,
         )
         g.node(nid, label=label, **attrs)
