@@ -140,6 +140,29 @@ class Tensor:
         get = getattr(self.value, "get", None)
         return get() if callable(get) else np.asarray(self.value)
 
+    # -- devices (ag.gpu) ------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where the value lives: ``"cpu"``, ``"cuda:0"``, ... or ``"fake"`` (the test device)."""
+        from ag.gpu.device import device_of
+
+        return device_of(self.value)
+
+    def to(self, device: Any) -> Tensor:
+        """This tensor on ``device`` ("cpu", "cuda", "cuda:N", "fake"): itself when already
+        there, else a differentiable copy (node ``to``; its gradient goes back here)."""
+        from ag.gpu.device import tensor_to
+
+        return tensor_to(self, device)
+
+    def cuda(self) -> Tensor:
+        """``self.to("cuda")``."""
+        return self.to("cuda")
+
+    def cpu(self) -> Tensor:
+        """``self.to("cpu")``."""
+        return self.to("cpu")
+
     def detach(self) -> Tensor:
         """The same values as a new leaf that needs no gradient (shares memory)."""
         return _leaf(self.value, False)
@@ -819,11 +842,52 @@ def _sparse_module(matrix: Any) -> Any:
     return sparse
 
 
+def _selection_columns(s: Any) -> Any:
+    """For a matrix with at most one nonzero per column (im2col's shape): the row of each
+    column's entry, its value (None when every value is 1) and the empty columns (None
+    when there are none; padding makes them); else None.
+
+    Then ``x @ s`` is a column gather of ``x``: one C-ordered copy instead of scipy's
+    Fortran-ordered product that the next reshape would copy again. The analysis is
+    cached on the matrix object.
+    """
+    cached = getattr(s, "_ag_selection", False)
+    if cached is not False:
+        return cached
+    result = None
+    if type(s).__module__.startswith("scipy"):
+        csc = s.tocsc()
+        counts = np.diff(csc.indptr)
+        if csc.shape[1] and counts.max(initial=0) <= 1:
+            filled = counts == 1
+            rows = np.zeros(csc.shape[1], dtype=np.intp)
+            rows[filled] = csc.indices
+            data = np.ones(csc.shape[1], dtype=csc.dtype)
+            data[filled] = csc.data
+            empty = np.flatnonzero(~filled)
+            result = (rows, None if np.all(data == 1) else data, empty if empty.size else None)
+    try:
+        s._ag_selection = result
+    except AttributeError:  # a matrix type that takes no attributes: analyse each time
+        pass
+    return result
+
+
 def _dense_times_sparse(x: Any, s: Any) -> Any:
-    # (x @ s) computed as (s.T @ x.T).T: the sparse-times-dense product is scipy's
-    # fast path, and its transpose is C-ordered in the layout the caller reshapes.
     flat = x.reshape(-1, x.shape[-1])
-    product = (s.T @ flat.T).T
+    selection = _selection_columns(s) if array_module_of(flat) is np else None
+    if selection is not None:
+        rows, data, empty = selection
+        product = np.take(flat, rows, axis=1)
+        if data is not None:
+            product *= data.astype(product.dtype, copy=False)
+        if empty is not None:
+            product[:, empty] = 0
+    else:
+        # scipy's dense @ sparse comes back Fortran-ordered; the callers reshape it
+        product = flat @ s
+        xp = array_module_of(product)
+        product = xp.ascontiguousarray(product)
     return product.reshape(x.shape[:-1] + (s.shape[1],))
 
 

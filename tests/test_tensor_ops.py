@@ -333,3 +333,13 @@ def test_course_attention_block_gradcheck():
     w = rng.standard_normal((2, 3, 4))
     tensors = [leaf(a) for a in arrays]
     gradcheck(lambda *ts: (course_block(*ts) * w).sum(), *tensors)
+
+
+def test_spcmatmul_column_selection_fast_path():
+    # at most one entry per column, some columns empty, values not all 1: the gather path
+    matrix = sp.csr_matrix(np.array([[0.0, 2.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]))
+    x = np.arange(6.0).reshape(2, 3) - 2.0
+    out = ag.spcmatmul(leaf(x), matrix)
+    np.testing.assert_array_equal(out.value, x @ matrix.toarray())
+    assert out.value.flags["C_CONTIGUOUS"]
+    check(lambda t: (ag.spcmatmul(t, matrix) ** 2).sum(), x)
