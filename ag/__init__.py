@@ -39,12 +39,14 @@ _LAZY = {
     "hvp": ("ag.higher_order", "hvp"),
     "hessian": ("ag.higher_order", "hessian"),
     "detect_anomaly": ("ag.anomaly", "detect_anomaly"),
+    "checkpoint": ("ag.remat", "checkpoint"),
+    "checkpoint_sequential": ("ag.remat", "checkpoint_sequential"),
     "save": ("ag.nn.module", "save"),
     "load": ("ag.nn.module", "load"),
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "nn", "optim", "data", "training",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training",
 }
 
 
