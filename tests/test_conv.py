@@ -310,3 +310,51 @@ def test_error_functional_weight_shape_and_method():
         F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((4, 2)), np.zeros(3))
     with pytest.raises(ValueError, match=r"method must be one of"):
         ag.nn.Conv2d(1, 1, 2, method="fft")
+
+
+# --- the exercises run and say the right things ---------------------------------------------------
+
+
+def load_exercise(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "exercises" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"exercise_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exercise_im2col_questions(capsys):
+    questions = load_exercise("im2col_questions")
+    ans = questions.main([])  # N=32, Cin=3, 32x32, K=3, Cout=16; checks itself against the kit
+    assert ans["im2col_mat.shape"] == (3 * 32 * 32, 30 * 30 * 27) == (3072, 24300)
+    assert ans["weight.shape"] == (27, 16)
+    assert ans["Xout_flat multiply-adds"] == 32 * 900 * 27 * 16 == 12_441_600
+    assert "(3072, 24300)" in capsys.readouterr().out
+    padded = questions.main("--N 2 --cin 2 --H 4 --W 5 --stride 2 --padding 1".split())
+    assert padded["im2col_mat nnz"] == 70  # worked by hand in test_im2col.test_padded_matrix_by_hand
+
+
+def test_exercise_flipped_filter(capsys):
+    same, wrong = load_exercise("flipped_filter").main()
+    assert same < 1e-10 and wrong > 1.0
+
+
+def test_exercise_cnn_digits_learns(capsys):
+    pytest.importorskip("sklearn")
+    assert load_exercise("cnn_digits").main(["--epochs", "3"]) > 0.85
+
+
+def test_exercise_cnn_reads_mnist_idx_files(tmp_path, capsys):
+    from ag.data import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
+    accuracy = load_exercise("cnn_digits").main(["--mnist", str(tmp_path), "--epochs", "1"])
+    assert 0.0 <= accuracy <= 1.0
+    assert "MNIST: 40 training and 20 test images of shape (1, 28, 28)" in capsys.readouterr().out
