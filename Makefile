@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set up, then trace exam problem 1.3 (the kit's main job)
+#   make demo   set up, then trace exam problem 1.3 and write its HTML stepper (the kit's main job)
 #   make test   set up, then run the test suite (quick CI hypothesis profile)
 PYTHON ?= python3
 
@@ -11,7 +11,7 @@ setup: .setup-done
 	touch .setup-done
 
 demo: setup
-	$(PYTHON) exercises/problem_1_3.py
+	$(PYTHON) -m ag.cli trace exercises/problem_1_3.py --html out/problem_1_3.html
 
 test: setup
 	HYPOTHESIS_PROFILE=ci $(PYTHON) -m pytest
