@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from ag.nn.im2col import (
     check_geometry,
+    col2im_columns,
     col2im_strided,
     conv2d_naive,
+    im2col_columns,
     im2col_matrix,
     im2col_naive,
     im2col_strided,
@@ -89,6 +91,7 @@ def test_three_im2cols_agree(geometry, seed):
     assert expected.shape == (N, P, Cin * K * K)
     np.testing.assert_array_equal(sparse_patches(x, K, stride, padding), expected)
     np.testing.assert_array_equal(im2col_strided(x, K, stride, padding), expected)
+    np.testing.assert_array_equal(im2col_columns(x, K, stride, padding), expected.transpose(0, 2, 1))
 
 
 @given(geometries())
@@ -119,6 +122,8 @@ def test_col2im_is_the_adjoint(geometry, seed):
     np.testing.assert_allclose(np.sum(im2col_naive(x, K, stride, padding) * g), np.sum(x * back))
     M = im2col_matrix(Cin, H, W, K, stride, padding)
     np.testing.assert_allclose((g.reshape(N, -1) @ M.T).reshape(x.shape), back, atol=1e-12)
+    columns_back = col2im_columns(np.ascontiguousarray(g.transpose(0, 2, 1)), x.shape, K, stride, padding)
+    np.testing.assert_allclose(columns_back, back, atol=1e-12)
 
 
 # --- cache ----------------------------------------------------------------------
