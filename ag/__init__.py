@@ -43,10 +43,12 @@ _LAZY = {
     "checkpoint_sequential": ("ag.remat", "checkpoint_sequential"),
     "save": ("ag.nn.module", "save"),
     "load": ("ag.nn.module", "load"),
+    "set_default_device": ("ag.gpu.device", "set_default_device"),
+    "get_default_device": ("ag.gpu.device", "get_default_device"),
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "remat", "nn", "optim", "data", "training",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu",
 }
 
 

@@ -73,6 +73,22 @@ def _operands(op: str, *tensors: Tensor) -> str:
     return f"{op}: " + " and ".join(_describe(t) for t in tensors)
 
 
+def _check_devices(op: str, *tensors: Tensor) -> None:
+    """Raise when the operands of ``op`` live on different devices (ag.gpu).
+
+    Called only when the value types differ, so the common path pays one ``is`` test.
+    """
+    from ag.gpu.device import DeviceMismatchError, device_of
+
+    devices = [device_of(t.value) for t in tensors]
+    for t, d in zip(tensors[1:], devices[1:]):
+        if d != devices[0]:
+            raise DeviceMismatchError(
+                f"{op}: {_describe(tensors[0])} is on {devices[0]} but {_describe(t)} is on {d}; "
+                f"move one with .to({d!r}) or .to({devices[0]!r})"
+            )
+
+
 class Tensor:
     """An array node of a computation graph.
 
@@ -406,11 +422,13 @@ class Tensor:
 # -- construction -------------------------------------------------------------------------
 
 
-def _as_float_array(value: Any, dtype: Any, label: str) -> Any:
+def _as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True) -> Any:
     if isinstance(value, Tensor):
         value = value.value
     xp = array_module_of(value)
-    if xp is np and not isinstance(value, np.ndarray):
+    if xp is np and (follow_default or not isinstance(value, np.ndarray)):
+        # host data goes to the default device (ag.set_default_device): Tensor(data) is
+        # an explicit construction, so this upload is asked for
         xp = settings.default_xp
     try:
         array = xp.asarray(value, dtype=dtype)
@@ -483,6 +501,10 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     if like is not None and isinstance(x, (int, float)) and not isinstance(x, bool):
         xp = array_module_of(like.value)
         return _leaf(xp.asarray(x, dtype=like.value.dtype), False)
+    if isinstance(x, np.ndarray):  # a host array stays on the host: mixing it with a
+        return _leaf(_as_float_array(x, None, "", follow_default=False), False)  # device is an error
+    if like is not None and isinstance(x, np.generic) and array_module_of(like.value) is not np:
+        return Tensor(array_module_of(like.value).asarray(x), requires_grad=False)  # as CuPy does
     return Tensor(x, requires_grad=False)
 
 
@@ -539,6 +561,8 @@ def _binary(op: str, a: Any, b: Any, compute: Any, rules: tuple, ctx: Any = None
         a = _lift(a, b)
     if not isinstance(b, Tensor):
         b = _lift(b, a)
+    if type(a.value) is not type(b.value):  # cheap; devices are compared only then
+        _check_devices(op, a, b)
     try:
         value = compute(a.value, b.value)
     except ValueError as err:
@@ -736,7 +760,7 @@ def _mask_b(g, out, mask, a, b):
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b)
+    a, b = _pair(a, b, "maximum")
     xp = array_module_of(a.value)
     try:
         mask = a.value >= b.value
@@ -748,7 +772,7 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b)
+    a, b = _pair(a, b, "minimum")
     xp = array_module_of(a.value)
     try:
         mask = a.value <= b.value
@@ -758,19 +782,26 @@ def minimum(a: Any, b: Any) -> Tensor:
                  mask.astype(a.value.dtype))
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def _pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
     if not isinstance(a, Tensor):
         a = _lift(a, b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = _lift(b, a)
+    if type(a.value) is not type(b.value):
+        _check_devices(op, a, b)
     return a, b
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b`` (the condition is not differentiated)."""
-    a, b = _pair(a, b)
+    a, b = _pair(a, b, "where")
     xp = array_module_of(a.value)
-    cond = xp.asarray(_value_of(condition)).astype(bool)
+    cond = _value_of(condition)
+    if hasattr(cond, "dtype") and type(cond) is not type(a.value):
+        mask = _leaf(cond, False)
+        mask.label = "condition"
+        _check_devices("where", mask, a)  # a mask on another device is not moved silently
+    cond = xp.asarray(cond).astype(bool)
     try:
         value = xp.where(cond, a.value, b.value)
     except ValueError as err:
@@ -820,7 +851,7 @@ def _matmul_b(g, out, ctx, a, b):
 
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
-    a, b = _pair(a, b)
+    a, b = _pair(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
@@ -835,6 +866,9 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 
 def _sparse_module(matrix: Any) -> Any:
+    getter = getattr(type(matrix), "__ag_sparse_module__", None)
+    if getter is not None:  # a test backend's sparse matrix (ag.gpu.fake)
+        return getter(matrix)
     if type(matrix).__module__.startswith("cupyx"):
         import cupyx.scipy.sparse as sparse
     else:
@@ -915,6 +949,7 @@ def spcmatmul(a: Any, b: Any) -> Any:
     b_sparse = _is_sparse(b)
     if a_sparse == b_sparse:
         raise TypeError("spcmatmul: exactly one operand must be a scipy.sparse matrix")
+    _check_sparse_device(a, b) if b_sparse else _check_sparse_device(b, a)
     if b_sparse:
         if not isinstance(a, Tensor):
             return _dense_times_sparse(a, b)
@@ -934,6 +969,21 @@ def spcmatmul(a: Any, b: Any) -> Any:
             f"{b.shape[0] if b.ndim else '()'}"
         )
     return _node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
+
+
+def _check_sparse_device(dense: Any, matrix: Any) -> None:
+    value = _value_of(dense)
+    if array_module_of(value) is np and type(matrix).__module__.startswith("scipy"):
+        return  # the common host case, decided without ag.gpu
+    from ag.gpu.device import DeviceMismatchError, device_of
+
+    on, m_on = device_of(value), device_of(matrix)
+    if on != m_on:
+        what = _describe(dense) if isinstance(dense, Tensor) else f"an array {tuple(value.shape)}"
+        raise DeviceMismatchError(
+            f"spcmatmul: {what} is on {on} but the sparse matrix {tuple(matrix.shape)} is on "
+            f"{m_on}; move the matrix explicitly with ag.gpu.to_device_sparse(matrix, {on!r})"
+        )
 
 
 def _is_sparse(x: Any) -> bool:
@@ -1174,6 +1224,8 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     tensors = tuple(_unary(t) for t in tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
+    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
+        _check_devices("concatenate", *tensors)
     xp = array_module_of(tensors[0].value)
     try:
         value = xp.concatenate([t.value for t in tensors], axis=axis)
@@ -1194,6 +1246,8 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     tensors = tuple(_unary(t) for t in tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
+    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
+        _check_devices("stack", *tensors)
     xp = array_module_of(tensors[0].value)
     try:
         value = xp.stack([t.value for t in tensors], axis=axis)

@@ -1,0 +1,186 @@
+"""The backend suite: ops, layers, losses, optimizers and batches on every backend.
+
+Each case runs on NumPy (the reference), on the strict fake device (everywhere: it
+refuses host arrays as CuPy does, so a stray ``np.`` call in a device path fails
+here) and on CuPy when a GPU is there (skipped cleanly otherwise). Values and
+gradients must agree with NumPy, and results must stay on the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ag
+from ag.gpu import device_of, move_array, move_module
+from tests.backend_cases import MODEL_CASES, OP_CASES
+
+BACKENDS = {"numpy": "cpu", "fake": "fake", "cupy": "cuda"}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def device(request) -> str:
+    if request.param == "cupy" and not ag.gpu.is_available():
+        pytest.skip(f"no GPU: {ag.gpu.why_unavailable()}")
+    return ag.gpu.normalize(BACKENDS[request.param])
+
+
+def host(array) -> np.ndarray:
+    return move_array(array, "cpu")
+
+
+def _leaves(arrays, device):
+    return [ag.Tensor(move_array(a, device), label=f"x{i}") for i, a in enumerate(arrays)]
+
+
+def _call(case, device, leaves):
+    return case.fn(device, *leaves) if case.needs_device else case.fn(*leaves)
+
+
+def run_op(name: str, device: str):
+    """Output, first-order grads and (where the case has them) second-order grads, on the host."""
+    case = OP_CASES[name]
+    leaves = _leaves(case.inputs(), device)
+    out = _call(case, device, leaves)
+    assert out.device == device, f"{name}: output on {out.device}, not {device}"
+    seed = ag.Tensor(move_array(np.random.default_rng(1).standard_normal(out.shape), device))
+    out.backward(seed)
+    for t in leaves:
+        assert device_of(t.grad) == device, f"{name}: grad of {t.label} on {device_of(t.grad)}"
+    result = {"value": host(out.value), "grads": [host(t.grad) for t in leaves]}
+    if case.second_order:
+        fresh = _leaves(case.inputs(), device)
+        out2 = _call(case, device, fresh)
+        gs = ag.grad((out2 * seed).sum(), fresh, create_graph=True)
+        total = gs[0].sum() * 0.0
+        for g in gs:
+            total = total + (g * g).sum()
+        if total.requires_grad:
+            total.backward()
+        result["second"] = [host(t.grad) if t.grad is not None else None for t in fresh]
+    return result
+
+
+@pytest.fixture(scope="module")
+def reference():
+    cache: dict = {}
+
+    def get(kind: str, name: str):
+        if (kind, name) not in cache:
+            cache[kind, name] = (run_op if kind == "op" else run_model)(name, "cpu")
+        return cache[kind, name]
+
+    return get
+
+
+def _assert_same(got, want, what):
+    if isinstance(want, dict):
+        for k in want:
+            _assert_same(got[k], want[k], f"{what}.{k}")
+    elif isinstance(want, list):
+        assert len(got) == len(want), what
+        for i, (g, w) in enumerate(zip(got, want)):
+            _assert_same(g, w, f"{what}[{i}]")
+    elif want is None:
+        assert got is None, what
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11, err_msg=what)
+
+
+@pytest.mark.parametrize("name", sorted(OP_CASES))
+def test_op_on_backend(name, device, reference):
+    _assert_same(run_op(name, device), reference("op", name), name)
+
+
+# -- models: a few training steps -----------------------------------------------------------
+
+
+def run_model(name: str, device: str, steps: int = 2):
+    case = MODEL_CASES[name]
+    model = move_module(case.build(), device)
+    opt = ag.optim.Adam(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(7)
+    x = ag.Tensor(move_array(rng.standard_normal(case.x_shape), device), requires_grad=False)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        out = model(x)
+        if isinstance(out, tuple):  # RNN: (outputs, last hidden state)
+            out = out[0]
+        assert out.device == device, f"{name}: model output on {out.device}"
+        if case.loss == "mse":
+            target = ag.Tensor(move_array(np.ones(out.shape) * 0.5, device), requires_grad=False)
+            loss = ag.nn.functional.mse_loss(out, target)
+        else:
+            labels = np.arange(out.shape[0]) % case.n_classes
+            loss = ag.nn.functional.cross_entropy(out, labels)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+    for p in model.parameters():
+        assert device_of(p.value) == device and device_of(p.grad) == device
+    return {"losses": losses, "params": [host(p.value) for p in model.parameters()]}
+
+
+# Stray host calls the fake device caught in other owners' files, waiting for their fix
+# (listed in .notes/gpu-requests.md); an entry stops xfailing once the fix lands.
+KNOWN_HOST_CALLS = {
+    "cnn": "ag/nn/conv.py: the host im2col matrix meets a device input (needs ag.gpu.to_device_sparse)",
+    "rnn": "ag/nn/recurrent.py: the initial hidden state is np.zeros on the host",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CASES))
+def test_model_trains_on_backend(name, device, reference, request):
+    if device != "cpu" and name in KNOWN_HOST_CALLS:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_HOST_CALLS[name], strict=False))
+    _assert_same(run_model(name, device), reference("model", name), name)
+
+
+def test_sgd_momentum_and_adamw_on_backend(device):
+    results = {}
+    for dev in ("cpu", device):
+        w = ag.Tensor(move_array(np.array([1.0, -2.0, 3.0]), dev), label="w")
+        sgd = ag.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+        for _ in range(3):
+            sgd.zero_grad()
+            (w * w).sum().backward()
+            sgd.step()
+        v = ag.Tensor(move_array(np.array([0.5, 1.5]), dev))
+        adamw = ag.optim.AdamW([v], lr=0.1, weight_decay=0.1)
+        for _ in range(3):
+            adamw.zero_grad()
+            ag.exp(v).sum().backward()
+            adamw.step()
+        assert device_of(w.value) == dev and device_of(v.value) == dev
+        results[dev] = (host(w.value), host(v.value))
+    np.testing.assert_allclose(results[device][0], results["cpu"][0])
+    np.testing.assert_allclose(results[device][1], results["cpu"][1])
+
+
+def test_dataloader_batches_on_backend(device):
+    ds = ag.data.TensorDataset(np.arange(12.0).reshape(6, 2), np.arange(6) % 3)
+    loader = ag.data.DataLoader(ds, batch_size=4, shuffle=True, seed=0)
+    model = move_module(ag.nn.Linear(2, 3, rng=np.random.default_rng(0)), device)
+    with ag.gpu.default(device):
+        for xb, yb in loader:
+            xt = ag.Tensor(xb, requires_grad=False)  # host batch -> the default device
+            assert xt.device == device
+            loss = ag.nn.functional.cross_entropy(model(xt), yb)
+            loss.backward()
+    assert device_of(model.weight.grad) == device
+
+
+def test_default_device_runs_unchanged_model_code(device):
+    """The course's code, untouched: parameters from NumPy, inputs as NumPy arrays."""
+    rng = np.random.default_rng(0)
+    with ag.gpu.default(device):
+        W = ag.Tensor(rng.standard_normal((4, 3)), label="W")
+        b = ag.Tensor(np.zeros(3), label="b")
+        X = ag.Tensor(rng.standard_normal((5, 4)), requires_grad=False)
+        loss = ag.mean(ag.relu(X @ W + b) ** 2)
+        loss.backward()
+        noise = ag.randn(2, 2, rng=np.random.default_rng(1))
+    assert W.device == b.device == noise.device == device
+    assert device_of(W.grad) == device
+    assert ag.get_default_device() == "cpu"
