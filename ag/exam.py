@@ -91,7 +91,11 @@ class ExamProblem:
         return "\n".join(parts)
 
     def markdown(self, answers: bool = True) -> str:
-        """The problem as Markdown; the answer key under its own heading."""
+        """The problem as Markdown; the answer key under its own heading.
+
+        >>> "### Answer key" in generate(seed=1, ops=["mul"], nodes=1).markdown()
+        True
+        """
         from ag.trace import markdown_code
 
         parts = [
@@ -113,7 +117,11 @@ class ExamProblem:
         return "\n".join(parts)
 
     def latex(self, answers: bool = True) -> str:
-        """The problem as a LaTeX fragment (``verbatim`` code, ``tabular`` answer key)."""
+        """The problem as a LaTeX fragment (``verbatim`` code, ``tabular`` answer key).
+
+        >>> "{verbatim}" in generate(seed=1, ops=["mul"], nodes=1).latex(answers=False)
+        True
+        """
         from ag.trace import latex_escape
 
         parts = [
@@ -132,7 +140,11 @@ class ExamProblem:
         return "\n".join(parts)
 
     def html(self, answers: bool = True, graphs: bool = True) -> str:
-        """A self-contained HTML page: the problem, then (with answers) the stepper."""
+        """A self-contained HTML page: the problem, then (with answers) the stepper.
+
+        >>> generate(seed=1, ops=["mul"], nodes=1).html(graphs=False).startswith("<!DOCTYPE html>")
+        True
+        """
         from ag import stepper
 
         intro = [("Forward code", self.code), ("Topological order (non-reversed)", self.order)]

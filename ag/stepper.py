@@ -121,7 +121,9 @@ def html(
     n = len(run.steps)
     title = title or f"Backward pass of {run.display_name(run.root)}"
     svgs = _frame_svgs(run, draw_options) if graphs else [None] * n
-    history = run.grad_history()
+    full_tables = len(run.order) <= MAX_GRAPH_NODES  # else each frame lists only what changed
+    grads = list(run.initial_grads)
+    index = run.index
     names = [run.name(node) for node in run.order]
     out = [
         "<!DOCTYPE html>",
@@ -170,8 +172,15 @@ def html(
             out.append("</ul>")
         else:
             out.append('<p class="rules">a leaf: its rule does nothing</p>')
+        for inp, g in zip(step.node.inputs, step.after):
+            grads[index[id(inp)]] = g
         out.append('<table class="grads"><tr><th>node</th><th>grad after this iteration</th></tr>')
-        for node, name, g in zip(run.order, names, history[k]):
+        if full_tables:
+            rows = zip(run.order, names, grads)
+        else:
+            shown = list({id(i): i for i in step.node.inputs}.values())
+            rows = ((n, names[index[id(n)]], grads[index[id(n)]]) for n in shown)
+        for node, name, g in rows:
             cls = ' class="changed"' if id(node) in changed else ""
             out.append(
                 f'<tr{cls} data-node="{_e(name)}"><th>{_e(name)}</th>'

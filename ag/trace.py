@@ -297,15 +297,36 @@ class BackwardTrace:
         return self._names
 
     def name(self, node: Any) -> str:
-        """The short exam name of ``node`` (``z2``), as rules write it."""
+        """The short exam name of ``node`` (``z2``), as rules write it.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> run.name(z2), run.name(x)
+        ('z2', 'z1')
+        """
         return self._name_maps()[0][id(node)]
 
     def display_name(self, node: Any) -> str:
-        """The display name of ``node`` (``z2:mul``), as the topological order writes it."""
+        """The display name of ``node`` (``z2:mul``), as the topological order writes it.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> run.display_name(z2)
+        'z2:mul'
+        """
         return self._name_maps()[1][id(node)]
 
     def value_of(self, node: Any) -> Any:
-        """``node``'s value when the backward pass ran."""
+        """``node``'s value when the backward pass ran.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> run.value_of(z2)
+        4.0
+        """
         return self.values[self.index[id(node)]]
 
     def order_text(self) -> str:
@@ -327,7 +348,14 @@ class BackwardTrace:
         return {self.name(n): g for n, g in zip(self.order, grads)}
 
     def grad_history(self) -> list[list[Any]]:
-        """``history[k][i]``: the grad of ``order[i]`` after iteration ``k`` (k from 0)."""
+        """``history[k][i]``: the grad of ``order[i]`` after iteration ``k`` (k from 0).
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> run.grad_history()[1]
+        [32.0, 8.0, 1.0]
+        """
         grads = list(self.initial_grads)
         index = self.index
         history = []
@@ -338,7 +366,14 @@ class BackwardTrace:
         return history
 
     def final_grads(self) -> dict[str, Any]:
-        """Every node's grad after the last iteration."""
+        """Every node's grad after the last iteration.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> run.final_grads()
+        {'z1': 32.0, 'z2': 8.0, 'z3': 1.0}
+        """
         return self.grads_after(len(self.steps) - 1)
 
     # -- rule text --------------------------------------------------------------------
@@ -426,15 +461,36 @@ class BackwardTrace:
 
     # -- text forms ------------------------------------------------------------------
     def text(self, digits: int = 6, max_grad_columns: int = 16) -> str:
-        """A table for the terminal: order, then per iteration the node, rules and results."""
+        """A table for the terminal: order, then per iteration the node, rules and results.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> print(run.text().splitlines()[1])
+        topological order: [z1:leaf(x), z2:mul, z3:mul]
+        """
         return _text(self, digits, max_grad_columns)
 
     def markdown(self, digits: int = 6, max_grad_columns: int = 16) -> str:
-        """A Markdown answer key: the order, a rule table and a grads table."""
+        """A Markdown answer key: the order, a rule table and a grads table.
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> "| 1 | `32` | `8` | `1` |" in run.markdown()
+        True
+        """
         return _markdown(self, digits, max_grad_columns)
 
     def latex(self, digits: int = 6, max_grad_columns: int = 12) -> str:
-        """A LaTeX answer key (``tabular`` environments, ``\\texttt`` rules)."""
+        """A LaTeX answer key (``tabular`` environments, ``\\texttt`` rules).
+
+        >>> import ag
+        >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+        >>> run = ag.viz.trace(z3)
+        >>> r"1 & 32 & 8 & 1 \\\\" in run.latex()
+        True
+        """
         return _latex(self, digits, max_grad_columns)
 
     def __repr__(self) -> str:
@@ -505,15 +561,39 @@ class Trace:
         return len(self.runs)
 
     def text(self, digits: int = 6) -> str:
-        """Every recorded call's text table, one after another."""
+        """Every recorded call's text table, one after another.
+
+        >>> import ag
+        >>> x = ag.Scalar(3.0, label="x")
+        >>> with ag.trace() as t:
+        ...     (x * x).backward()
+        >>> "=> x.grad = 0 + 3 * 1 + 3 * 1 = 6" in t.text()
+        True
+        """
         return "\n\n".join(r.text(digits) for r in self.runs)
 
     def markdown(self, digits: int = 6) -> str:
-        """Every recorded call's Markdown answer key."""
+        """Every recorded call's Markdown answer key.
+
+        >>> import ag
+        >>> x = ag.Scalar(3.0, label="x")
+        >>> with ag.trace() as t:
+        ...     (x * x).backward()
+        >>> "`x.grad = 0 + 3 * 1 + 3 * 1 = 6`" in t.markdown()
+        True
+        """
         return "\n\n".join(r.markdown(digits) for r in self.runs)
 
     def latex(self, digits: int = 6) -> str:
-        """Every recorded call's LaTeX answer key."""
+        """Every recorded call's LaTeX answer key.
+
+        >>> import ag
+        >>> x = ag.Scalar(3.0, label="x")
+        >>> with ag.trace() as t:
+        ...     (x * x).backward()
+        >>> "x.grad = 0 + 3 * 1 + 3 * 1 = 6}" in t.latex()
+        True
+        """
         return "\n\n".join(r.latex(digits) for r in self.runs)
 
 

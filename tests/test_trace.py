@@ -225,3 +225,11 @@ def test_tensor_trace_shows_previews_and_copies_arrays():
     x.grad[:] = 0.0  # an in-place change after the fact does not reach the record
     assert run.final_grads()["x"].tolist() == [2.0, 4.0, 6.0]
     assert "x.grad = 0 + [1, 1, 1] * [1, 2, 3]" in run.text()
+
+
+def test_docstring_examples():
+    import doctest
+    import sys
+
+    result = doctest.testmod(sys.modules["ag.trace"])
+    assert result.failed == 0 and result.attempted > 10

@@ -252,3 +252,26 @@ def test_viz_is_lazy():
     code = "import sys, ag; print('graphviz' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_stepper_for_a_large_graph_lists_only_changed_grads(monkeypatch):
+    monkeypatch.setattr(stepper, "MAX_GRAPH_NODES", 5)
+    x = ag.Scalar(1.0, label="x")
+    y = x
+    for _ in range(4):  # x -> mul -> add(+1 const) ... : 9 nodes, more than 5
+        y = y * 2.0 + 1.0
+    run = viz.trace(y)
+    page = stepper.html(run)
+    assert "<svg" not in page and "graph too large" in page
+    first = page.split('data-iteration="0"')[1].split("</section>")[0]
+    # iteration 0 is the last add: its two inputs (the mul and the constant 1) changed, nothing else listed
+    assert first.count("<tr class=\"changed\"") == 2 and first.count("<tr") == 3
+
+
+@pytest.mark.parametrize("module", ["ag.viz", "ag.stepper"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 3
