@@ -8,7 +8,9 @@ input, the weight and the bias (a conv layer in the middle of a network needs al
 three); a second table leaves the input's gradient out (a first layer). The
 methods run interleaved in one process (step i of every method before step i+1 of
 any), so a machine that gets busier midway slows all of them alike; the table
-gives medians and ratios. PyTorch (CPU) is an optional column.
+gives medians (the figure to quote) and minimums (the least disturbed step, a
+check when the machine is shared), with ratios. PyTorch (CPU) is an optional column, with its default
+thread count and with one thread (ag's sparse products run on one core).
 
 Also prints the memory of the im2col matrix (CSR data + indices + indptr) against
 a dense matrix of the same shape, and the size of the patches it produces.
@@ -37,6 +39,8 @@ from ag.nn.im2col import im2col_matrix, output_size  # noqa: E402
 
 try:
     import torch  # noqa: E402
+
+    TORCH_THREADS = torch.get_num_threads()
 except ImportError:  # PyTorch is optional
     torch = None
 
@@ -59,7 +63,7 @@ def ag_step(method: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray, se
     return step
 
 
-def torch_step(x, weight, bias, seed, padding, input_grad):
+def torch_step(x, weight, bias, seed, padding, input_grad, threads):
     Cout, Cin = weight.shape[1], x.shape[1]
     K = int(round((weight.shape[0] / Cin) ** 0.5))
     xt = torch.from_numpy(x.copy()).requires_grad_(input_grad)
@@ -68,6 +72,7 @@ def torch_step(x, weight, bias, seed, padding, input_grad):
     st = torch.from_numpy(seed)
 
     def step():
+        torch.set_num_threads(threads)  # ~2 us; the columns share one process
         wt.grad = bt.grad = xt.grad = None
         torch.nn.functional.conv2d(xt, wt, bt, padding=padding).backward(st)
         return wt.grad.numpy().reshape(Cout, -1).T
@@ -85,7 +90,10 @@ def measure(steps: dict, repeats: int, warmup: int = 5) -> dict[str, float]:
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    return {
+        "median": {name: 1e3 * statistics.median(t) for name, t in times.items()},
+        "min": {name: 1e3 * min(t) for name, t in times.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,14 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     P = Hout * Hout
 
     print(f"Conv2d forward + backward: N={N}, Cin={Cin}, {S}x{S}, Cout={Cout}, K={K}, padding={pad}; "
-          f"median of {args.repeats} interleaved steps, ms")
-    print(f"numpy {np.__version__}" + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
-                                       if torch else ", torch not installed"))
+          f"median and min of {args.repeats} interleaved steps, ms")
+    print(f"numpy {np.__version__}" + (f", torch {torch.__version__} (torch: {TORCH_THREADS} threads, "
+                                       "torch1: 1 thread)" if torch else ", torch not installed"))
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other processes on the machine skew all columns)")
     for input_grad in (True, False):
         print()
         print("gradients for input, weight and bias" if input_grad else "gradients for weight and bias only")
-        header = f"{'dtype':8} {'sparse':>8} {'strided':>8}" + (f" {'torch':>8} {'sparse/torch':>13} "
-                                                               f"{'strided/torch':>14}" if torch else "")
+        header = f"{'dtype':8} {'':6} {'sparse':>8} {'strided':>8}"
+        if torch is not None:
+            header += f" {'torch':>8} {'torch1':>8} {'sparse/torch':>13} {'strided/torch':>14}"
+            header += f" {'sparse/torch1':>14}"
         print(header + f" {'sparse/strided':>15}")
         for dtype in (np.float32, np.float64):
             rng = np.random.default_rng(0)
@@ -120,19 +131,21 @@ def main(argv: list[str] | None = None) -> None:
             seed = rng.standard_normal((N, Cout, Hout, Hout)).astype(dtype)
             steps = {m: ag_step(m, x, w, b, seed, pad, input_grad) for m in ("sparse", "strided")}
             if torch is not None:
-                steps["torch"] = torch_step(x, w, b, seed, pad, input_grad)
+                steps["torch"] = torch_step(x, w, b, seed, pad, input_grad, TORCH_THREADS)
+                steps["torch1"] = torch_step(x, w, b, seed, pad, input_grad, 1)
             # The methods must agree before their speed means anything.
             reference = steps["sparse"]()
             tol = 1e-3 if dtype == np.float32 else 1e-9
             for name, step in steps.items():
                 np.testing.assert_allclose(step(), reference, rtol=tol, atol=tol * np.abs(reference).max(),
                                            err_msg=f"{name} disagrees with sparse")
-            ms = measure(steps, args.repeats)
-            line = f"{np.dtype(dtype).name:8} {ms['sparse']:8.2f} {ms['strided']:8.2f}"
-            if torch is not None:
-                t = ms["torch"]
-                line += f" {t:8.2f} {ms['sparse'] / t:13.2f} {ms['strided'] / t:14.2f}"
-            print(line + f" {ms['sparse'] / ms['strided']:15.2f}")
+            for stat, ms in measure(steps, args.repeats).items():
+                line = f"{np.dtype(dtype).name:8} {stat:6} {ms['sparse']:8.2f} {ms['strided']:8.2f}"
+                if torch is not None:
+                    t, t1 = ms["torch"], ms["torch1"]
+                    line += f" {t:8.2f} {t1:8.2f} {ms['sparse'] / t:13.2f} {ms['strided'] / t:14.2f}"
+                    line += f" {ms['sparse'] / t1:14.2f}"
+                print(line + f" {ms['sparse'] / ms['strided']:15.2f}")
 
     print()
     for dtype in (np.float32, np.float64):
