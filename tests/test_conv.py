@@ -358,3 +358,29 @@ def test_exercise_cnn_reads_mnist_idx_files(tmp_path, capsys):
     accuracy = load_exercise("cnn_digits").main(["--mnist", str(tmp_path), "--epochs", "1"])
     assert 0.0 <= accuracy <= 1.0
     assert "MNIST: 40 training and 20 test images of shape (1, 28, 28)" in capsys.readouterr().out
+
+
+# --- devices: the strict fake device stands in for CuPy on CPU-only CI -------------------------------
+
+
+def test_sparse_path_runs_on_the_fake_device():
+    from ag.gpu.modules import move_module
+
+    rng = np.random.default_rng(13)
+    conv = ag.nn.Conv2d(2, 3, 3, stride=2, padding=1, rng=rng)
+    x = rng.standard_normal((2, 2, 6, 5))
+    host = conv(x)
+    host.sum().backward()
+    host_grad = conv.weight.grad.copy()
+    conv.zero_grad()
+    move_module(conv, "fake")
+    # A NumPy call hiding in the path would raise FakeDeviceError here.
+    out = conv(ag.Tensor(x).to("fake"))
+    out.sum().backward()
+    assert type(conv.im2col_mat).__name__ == "FakeSparse"
+    np.testing.assert_allclose(out.value.get(), host.value, atol=1e-12)
+    np.testing.assert_allclose(conv.weight.grad.get(), host_grad, atol=1e-12)
+    for pool in (F.max_pool2d, F.avg_pool2d):
+        np.testing.assert_allclose(pool(ag.Tensor(x).to("fake"), 3, 2, 1).value.get(), pool(x, 3, 2, 1).value)
+    with pytest.raises(ValueError, match=r"method='strided' runs on NumPy \(CPU\) arrays only.*on fake"):
+        F.conv2d(ag.Tensor(x).to("fake"), conv.weight, method="strided")

@@ -21,7 +21,7 @@ import numpy as np
 
 import ag
 from ag.nn import init as _init
-from ag.nn.conv_functional import METHODS, conv2d
+from ag.nn.conv_functional import METHODS, conv2d, on_device_of
 from ag.nn.im2col import check_geometry, im2col_matrix, output_size
 from ag.nn.module import Module, as_tensor
 
@@ -105,7 +105,10 @@ class Conv2d(Module):
         Hout = output_size(Hin, K, self.stride, self.padding)
         Wout = output_size(Win, K, self.stride, self.padding)
         P = Hout * Wout
-        self.im2col_mat = im2col_matrix(Cin, Hin, Win, K, self.stride, self.padding, dtype=Xin.dtype)
+        # Built once per input geometry (cached), and copied once per device (ag.gpu).
+        self.im2col_mat = on_device_of(
+            im2col_matrix(Cin, Hin, Win, K, self.stride, self.padding, dtype=Xin.dtype), Xin.value
+        )
         # The course's five lines.
         Xin_flat = Xin.reshape(-1, Cin * Hin * Win)                    # free
         Xin_im2col = ag.spcmatmul(Xin_flat, self.im2col_mat)            # memory expensive

@@ -46,16 +46,40 @@ from ag.nn.im2col import (
     output_size,
 )
 from ag.nn.module import as_tensor
-from ag.tensor import Tensor, _node  # _node: the op constructor every Tensor op uses
+from ag.tensor import Tensor, _node, array_module_of  # _node: the constructor of every op
 
 __all__ = ["im2col", "im2col_matrix", "conv2d", "max_pool2d", "avg_pool2d", "METHODS"]
 
 METHODS = ("sparse", "strided", "naive")
 
 
-def _check_method(method: str, where: str) -> None:
+def _check_method(method: str, where: str, x: Tensor | None = None) -> None:
     if method not in METHODS:
         raise ValueError(f"{where}: method must be one of {METHODS}, got {method!r}")
+    if x is not None and method != "sparse" and not isinstance(x.value, np.ndarray):
+        raise ValueError(
+            f"{where}: method={method!r} runs on NumPy (CPU) arrays only; the input is on "
+            f"{device_of(x.value)}: use method='sparse' there"
+        )
+
+
+def device_of(value: Any) -> str:
+    from ag.gpu.device import device_of as _device_of  # imported late: CPU work needs no ag.gpu
+
+    return _device_of(value)
+
+
+def on_device_of(matrix: Any, value: Any) -> Any:
+    """``matrix`` (host scipy.sparse) on the device of the array ``value``; itself on the CPU.
+
+    ``ag.spcmatmul`` never moves a matrix silently; ``ag.gpu.to_device_sparse`` caches
+    the device copy per host matrix, so the geometry cache covers every device.
+    """
+    if isinstance(value, np.ndarray):
+        return matrix
+    from ag.gpu import to_device_sparse
+
+    return to_device_sparse(matrix, device_of(value))
 
 
 def _check_4d(x: Tensor, where: str, expected: str) -> None:
@@ -181,14 +205,14 @@ def im2col(
            [4., 5., 7., 8.]])
     """
     x = as_tensor(x)
-    _check_method(method, "im2col")
+    _check_method(method, "im2col", x)
     _check_4d(x, "im2col", "(N, Cin, H, W)")
     N, Cin, H, W = x.shape
     K = kernel_size
     check_geometry(H, W, K, stride, padding, where=f"im2col on input of shape {tuple(x.shape)}")
     if method == "sparse":
         Hout, Wout = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-        M = im2col_matrix(Cin, H, W, K, stride, padding, dtype=x.dtype)
+        M = on_device_of(im2col_matrix(Cin, H, W, K, stride, padding, dtype=x.dtype), x.value)
         return ag.spcmatmul(x.reshape(N, Cin * H * W), M).reshape(N, Hout * Wout, Cin * K * K)
     if method == "strided":
         return _im2col_op(x, (tuple(x.shape), K, stride, padding, False))
@@ -229,7 +253,7 @@ def conv2d(
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     where = "conv2d"
-    _check_method(method, where)
+    _check_method(method, where, x)
     _check_4d(x, where, "(N, Cin, H, W)")
     N, Cin, H, W = x.shape
     if weight.ndim != 2:
@@ -271,7 +295,7 @@ def _inside_mask(H: int, W: int, K: int, stride: int, padding: int) -> np.ndarra
 
 
 def _pool_patches(x: Tensor, kernel_size: int, stride: int | None, padding: int, method: str, where: str):
-    _check_method(method, where)
+    _check_method(method, where, x)
     _check_4d(x, where, "(N, C, H, W)")
     stride = kernel_size if stride is None else stride
     N, C, H, W = x.shape
@@ -310,6 +334,8 @@ def max_pool2d(
         # Padding reads as 0 from the matrix; replace it by the lowest float so that a
         # window of negative numbers is not topped by the padding (as in PyTorch).
         inside = _inside_mask(x.shape[2], x.shape[3], kernel_size, stride, padding)
+        if not isinstance(x.value, np.ndarray):  # the mask goes where the images are
+            inside = array_module_of(x.value).asarray(inside)
         patches = ag.where(inside if axis == 2 else inside.T, patches, float(np.finfo(x.dtype).min))
     return patches.max(axis=axis).reshape(*shape)
 
