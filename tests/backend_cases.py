@@ -108,7 +108,7 @@ def _cnn() -> Any:
     rng = np.random.default_rng(4)
     return ag.nn.Sequential(
         ag.nn.Conv2d(1, 2, 3, padding=1, rng=rng), ag.nn.ReLU(), ag.nn.MaxPool2d(2),
-        ag.nn.Conv2d(2, 2, 3, rng=rng, method="strided"), ag.nn.AvgPool2d(2, stride=1),
+        ag.nn.Conv2d(2, 2, 3, rng=rng), ag.nn.AvgPool2d(2, stride=1),
         ag.nn.Flatten(), ag.nn.Linear(2, 3, rng=rng),
     )
 

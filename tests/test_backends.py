@@ -125,7 +125,6 @@ def run_model(name: str, device: str, steps: int = 2):
 # Stray host calls the fake device caught in other owners' files, waiting for their fix
 # (listed in .notes/gpu-requests.md); an entry stops xfailing once the fix lands.
 KNOWN_HOST_CALLS = {
-    "cnn": "ag/nn/conv.py: the host im2col matrix meets a device input (needs ag.gpu.to_device_sparse)",
     "rnn": "ag/nn/recurrent.py: the initial hidden state is np.zeros on the host",
 }
 

@@ -371,3 +371,30 @@ def test_move_module_keeps_parameters_and_optimizer():
     assert weight.device == "cpu"
     assert all(device_of(v) == "cpu" for state in opt.state.values() for v in state.values()
                if hasattr(v, "shape"))
+
+
+# -- the benchmark script ----------------------------------------------------------------------
+
+
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_says_no_gpu_and_exits_0(reprobe, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert _benchmark().main([]) == 0
+    assert capsys.readouterr().out.startswith("no GPU: no CuPy")
+
+
+def test_benchmark_code_paths_run_on_the_fake_device(capsys):
+    assert _benchmark().main(["--device", "fake", "--small", "--repeats", "1", "--cpu-repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "failed" not in out, out
+    assert "hand-written CuPy" in out and "transformer block" in out
