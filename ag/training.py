@@ -19,6 +19,7 @@ tqdm bar. :func:`plot_history` draws the curves with matplotlib
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,23 @@ from ag.nn import functional as F
 from ag.nn.losses import CrossEntropyLoss
 from ag.optim import LRScheduler, Optimizer, clip_grad_norm
 
-__all__ = ["History", "fit", "evaluate", "predict", "plot_history"]
+__all__ = ["History", "fit", "evaluate", "predict", "plot_history", "limit_blas_threads"]
+
+
+def limit_blas_threads(n: int = 1) -> Any:
+    """A context manager that runs NumPy's BLAS on ``n`` threads (via threadpoolctl).
+
+    Small models multiply small matrices, where a second BLAS thread saves little
+    and, on a busy machine, costs a lot: each product waits until both threads
+    are scheduled (measured here: 0.04 ms -> 20 ms for a (768, 64) @ (64, 64)
+    product while other processes ran). Without threadpoolctl (it comes with
+    scikit-learn) this does nothing.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - depends on the environment
+        return contextlib.nullcontext()
+    return threadpool_limits(n, user_api="blas")
 
 
 @dataclass
@@ -132,7 +149,7 @@ def fit(
                     total_metric += metric(out, yb) * n
                 seen += n
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", refresh=False)
             if scheduler is not None and schedule_every == "epoch":
                 scheduler.step()
             history.loss.append(total_loss / seen)
