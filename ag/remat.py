@@ -132,6 +132,10 @@ def _find_context(objects: Iterable[Any], limit: int = 2000) -> tuple[list, list
         elif isinstance(obj, types.FunctionType):
             stack.extend(cell.cell_contents for cell in (obj.__closure__ or ()) if _has_contents(cell))
             stack.extend(obj.__defaults__ or ())
+        elif isinstance(obj, _Segment):
+            stack.extend(obj.layers)
+        elif callable(obj) and hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
+            stack.extend(vars(obj).values())  # a callable object holding layers
     return modules, generators
 
 
@@ -266,7 +270,8 @@ class _Checkpoint:
                 n.grad = None
             out.grad = g  # a Tensor under create_graph: the gradient stays a function of g
             for n in reversed(order):
-                n._backward()
+                if n._id > start:  # boundary nodes are the outer pass's to run, not ours
+                    n._backward()
             if _meters:
                 for meter in _meters:
                     meter.sample()  # the rebuilt segment and its grads: the recompute's peak
