@@ -67,8 +67,10 @@ def _to_numpy(value: Any) -> Any:
     import numpy as np
 
     value = _unwrap(value)
-    if type(value).__module__.startswith("cupy"):
-        value = value.get()
+    if not isinstance(value, np.ndarray):
+        get = getattr(value, "get", None)  # a device array (CuPy, the fake device): copy to host
+        if callable(get):
+            value = get()
     return np.asarray(value)
 
 
