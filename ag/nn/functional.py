@@ -225,13 +225,14 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", ignore_inde
     y = _labels(labels, n_classes, tuple(logits.shape[:-1]), ignore_index)
     keep = y != ignore_index if ignore_index is not None else None
     safe = np.where(keep, y, 0) if keep is not None else y
-    # z[label] as a product with a constant one-hot array: elementwise work only,
-    # where integer indexing would scatter its gradient with the slow np.add.at.
-    onehot = np.zeros(logits.shape, dtype=logits.dtype)
-    np.put_along_axis(onehot, safe[..., None], 1.0, axis=-1)
+    # z[label] by selecting with a constant one-hot mask: elementwise work only, where
+    # integer indexing would scatter its gradient with the slow np.add.at (and a
+    # product with the mask would turn a -inf logit into nan).
+    onehot = np.zeros(logits.shape, dtype=bool)
+    np.put_along_axis(onehot, safe[..., None], True, axis=-1)
     if keep is not None:
-        onehot *= keep[..., None]
-    picked = (logits * _on_device(onehot, logits)).sum(axis=-1)
+        onehot &= keep[..., None]
+    picked = ag.where(_on_device(onehot, logits), logits, 0.0).sum(axis=-1)
     lse = ag.logsumexp(logits, axis=-1)
     if keep is not None:
         loss = lse * _on_device(keep.astype(logits.dtype), logits) - picked
