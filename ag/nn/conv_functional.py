@@ -59,14 +59,14 @@ def _check_method(method: str, where: str, x: Tensor | None = None) -> None:
     if x is not None and method != "sparse" and not isinstance(x.value, np.ndarray):
         raise ValueError(
             f"{where}: method={method!r} runs on NumPy (CPU) arrays only; the input is on "
-            f"{device_of(x.value)}: use method='sparse' there"
+            f"{_device_name(x.value)}: use method='sparse' there"
         )
 
 
-def device_of(value: Any) -> str:
-    from ag.gpu.device import device_of as _device_of  # imported late: CPU work needs no ag.gpu
+def _device_name(value: Any) -> str:
+    from ag.gpu.device import device_of  # imported late: CPU work needs no ag.gpu
 
-    return _device_of(value)
+    return device_of(value)
 
 
 def on_device_of(matrix: Any, value: Any) -> Any:
@@ -79,7 +79,7 @@ def on_device_of(matrix: Any, value: Any) -> Any:
         return matrix
     from ag.gpu import to_device_sparse
 
-    return to_device_sparse(matrix, device_of(value))
+    return to_device_sparse(matrix, _device_name(value))
 
 
 def _check_4d(x: Tensor, where: str, expected: str) -> None:
