@@ -1,0 +1,35 @@
+"""The examples train on small budgets (the full runs are quoted in the README)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mlp_on_digits():
+    pytest.importorskip("sklearn")
+    result = _load("mlp_digits").main(epochs=8, progress=False)
+    assert result["test_accuracy"] >= 0.95
+
+
+def test_rnn_reverses_short_sequences():
+    result = _load("rnn_sequence").main(epochs=3, length=4, n_train=4000, progress=False)
+    assert result["test_sequences"] > 100
+    assert result["test_token_accuracy"] >= 0.9  # chance is 0.1
+
+
+def test_transformer_reverses_short_sequences():
+    result = _load("transformer_reverse").main(epochs=1, length=4, n_train=4000, progress=False)
+    assert result["test_sequences"] > 100
+    assert result["greedy_token_accuracy"] >= 0.9
