@@ -9,7 +9,11 @@ medians and the ratio ag / torch.
 
     python benchmarks/attention.py [--repeats 30] [--threads N]
 
-PyTorch is optional; without it only the ag column is printed.
+By default it measures twice: with each library's default thread count, then with
+one thread each (NumPy's BLAS limited through threadpoolctl, torch through
+``set_num_threads``); the one-thread figures are steadier on a busy 2-core machine,
+where the small products here gain little from a second thread. PyTorch is
+optional; without it only the ag column is printed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -107,20 +112,66 @@ def check_agree(ag_step, torch_step) -> float:
     return float(np.abs(ga - gt).max() / (np.abs(gt).max() + 1e-12))
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def measure(runners: dict, repeats: int, warmup: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    for _ in range(repeats):
+        for name, run in runners.items():  # interleaved: drift hits both columns alike
+            t0 = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def report(title: str, times: dict[str, list[float]]) -> dict[str, float]:
+    medians = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    print(title)
+    for name, ms in medians.items():
+        print(
+            f"  {name:6s} median {ms:7.2f} ms  (min {min(times[name]) * 1e3:.2f} ms, {len(times[name])} runs)"
+        )
+    if "torch" in medians:
+        medians["ratio"] = medians["ag"] / medians["torch"]
+        print(f"  ratio ag / torch: {medians['ratio']:.2f}x  (target <= 1.3x)")
+    return medians
+
+
+def _limit_threads(n: int, torch_module) -> contextlib.AbstractContextManager:
+    """Run NumPy's BLAS and torch on ``n`` threads each inside the block."""
+    stack = contextlib.ExitStack()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        stack.enter_context(threadpool_limits(n, user_api="blas"))
+    except ImportError:
+        print("(threadpoolctl is not installed: NumPy keeps its BLAS threads)")
+    if torch_module is not None:
+        before = torch_module.get_num_threads()
+        torch_module.set_num_threads(n)
+        stack.callback(torch_module.set_num_threads, before)
+    return stack
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="run only with this many threads per library (default: library defaults, then 1 thread each)",
+    )
     args = parser.parse_args(argv)
 
     w = make_weights()
     runners = {"ag": ag_setup(w)}
+    torch = None
     try:
         import torch
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
         runners["torch"] = torch_setup(w)
     except ImportError:
         print("torch is not installed: the torch column is skipped")
@@ -128,25 +179,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         diff = check_agree(runners["ag"], runners["torch"])
         print(f"max relative difference of dL/dX, ag vs torch: {diff:.2e}")
 
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.warmup):
-        for run in runners.values():
-            run()
-    for _ in range(args.repeats):
-        for name, run in runners.items():  # interleaved: drift hits both columns alike
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-
-    medians = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
     print(f"course attention + MLP block, X {(N, T, F)}, hidden {H}, float32, forward + backward")
-    for name, ms in medians.items():
-        print(f"  {name:6s} median {ms:7.2f} ms  (min {min(times[name]) * 1e3:.2f} ms, {args.repeats} runs)")
-    if "torch" in medians:
-        ratio = medians["ag"] / medians["torch"]
-        medians["ratio"] = ratio
-        print(f"  ratio ag / torch: {ratio:.2f}x  (target <= 1.3x)")
-    return medians
+    results = {}
+    settings = [args.threads] if args.threads else [None, 1]
+    for threads in settings:
+        if threads is None:
+            title = "library default threads:"
+            results["default"] = report(title, measure(runners, args.repeats, args.warmup))
+        else:
+            with _limit_threads(threads, torch):
+                title = f"{threads} thread(s) each:"
+                results[f"threads={threads}"] = report(title, measure(runners, args.repeats, args.warmup))
+    return results
 
 
 if __name__ == "__main__":

@@ -33,3 +33,22 @@ def test_transformer_reverses_short_sequences():
     result = _load("transformer_reverse").main(epochs=1, length=4, n_train=4000, progress=False)
     assert result["test_sequences"] > 100
     assert result["greedy_token_accuracy"] >= 0.9
+
+
+def test_attention_benchmark_runs_and_agrees_with_torch(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_attention", EXAMPLES.parent / "benchmarks" / "attention.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main(["--repeats", "1", "--warmup", "0", "--threads", "1"])
+    assert results["threads=1"]["ag"] > 0
+    out = capsys.readouterr().out
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "torch is not installed" in out
+    else:
+        assert "ratio ag / torch" in out
+        diff = float(out.split("ag vs torch: ")[1].split()[0])
+        assert diff < 1e-5  # the same gradients in float32
