@@ -110,7 +110,8 @@ class DataLoader:
     ``shuffle=True`` draws a new permutation each epoch from a generator seeded by
     ``seed`` (so two loaders with the same seed give the same batches);
     ``drop_last`` drops a final short batch; ``transform`` is applied to each
-    sample's input (its first field) before the samples are stacked.
+    sample's input (its first field) before the samples are stacked; ``device``
+    (``"cuda"``, ``"fake"``, ...; see ``ag.gpu``) moves every batch's arrays there.
 
     >>> loader = DataLoader(TensorDataset(np.arange(5.0)), batch_size=2, drop_last=True)
     >>> [b[0].tolist() for b in loader], len(loader)
@@ -126,6 +127,7 @@ class DataLoader:
         seed: int | None = None,
         drop_last: bool = False,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        device: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"DataLoader batch_size must be >= 1, got {batch_size}")
@@ -142,6 +144,7 @@ class DataLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
+        self.device = device
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -149,6 +152,15 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.device is None:
+            return self._batches()
+        from ag.gpu.device import move_array
+
+        move = lambda b: tuple(move_array(a, self.device) for a in b) if isinstance(b, tuple) \
+            else move_array(b, self.device)
+        return (move(batch) for batch in self._batches())
+
+    def _batches(self) -> Iterator[Any]:
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n

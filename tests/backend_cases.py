@@ -122,6 +122,10 @@ def _rnn() -> Any:
     return ag.nn.RNN(3, 4, rng=np.random.default_rng(6))
 
 
+def _lstm() -> Any:
+    return ag.nn.LSTM(3, 4, rng=np.random.default_rng(8))
+
+
 @dataclass
 class ModelCase:
     build: Callable[[], Any]
@@ -136,4 +140,5 @@ MODEL_CASES: dict[str, ModelCase] = {
     "cnn": ModelCase(_cnn, (2, 1, 8, 8)),
     "transformer_block": ModelCase(_attention, (2, 5, 8), loss="mse"),
     "rnn": ModelCase(_rnn, (2, 4, 3), loss="mse"),
+    "lstm": ModelCase(_lstm, (2, 4, 3), loss="mse"),
 }

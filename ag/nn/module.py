@@ -159,7 +159,12 @@ class Module:
         return self
 
     def to(self, dtype: Any) -> Module:
-        """Cast every parameter and float buffer to ``dtype`` in place (``np.float32``, ...)."""
+        """Cast every parameter and float buffer to ``dtype`` in place (``np.float32``, ...),
+        or move them to a device (``"cuda"``, ``"cpu"``, ``"fake"``; see ``ag.gpu``)."""
+        if isinstance(dtype, str) and dtype.split(":")[0].lower() in ("cpu", "cuda", "gpu", "fake"):
+            from ag.gpu.modules import move_module
+
+            return move_module(self, dtype)  # in place: the parameters stay the same Tensors
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, not {dtype}")
@@ -258,12 +263,9 @@ def _walk(name: str, value: Any) -> Iterator[tuple[str, Any]]:
 def _like(current: Any, src: np.ndarray) -> Any:
     """``src`` as a fresh array of ``current``'s dtype on ``current``'s device."""
     out = src.astype(getattr(current, "dtype", src.dtype), copy=True)
-    module = type(current).__module__.split(".")[0]
-    if module not in ("numpy", "builtins"):
-        import importlib
+    from ag.gpu.device import device_of, move_array
 
-        out = importlib.import_module(module).asarray(out)
-    return out
+    return move_array(out, device_of(current))  # `out` itself when current is on the host
 
 
 # ------------------------------------------------------------------ save / load
@@ -308,7 +310,10 @@ def as_tensor(x: Any, dtype: Any = None) -> Any:
     Tensor = _tensor_class()
     if isinstance(x, Tensor):
         return x
-    array = np.asarray(x)
+    from ag.tensor import array_module_of
+
+    # a device array (CuPy, the fake device) stays where it is; np.asarray would refuse it
+    array = x if hasattr(x, "dtype") and array_module_of(x) is not np else np.asarray(x)
     if array.dtype.kind != "f":
         array = array.astype(dtype or np.float64)
     return Tensor(array, requires_grad=False)

@@ -78,7 +78,10 @@ class RNN(Module):
 
     def _initial(self, h0: Any, n: int) -> Any:
         if h0 is None:
-            return ag.Tensor(np.zeros((n, self.hidden_size), dtype=self.Wi.dtype), requires_grad=False)
+            from ag.tensor import array_module_of
+
+            xp = array_module_of(self.Wi.value)  # the parameters' device, not the host
+            return ag.Tensor(xp.zeros((n, self.hidden_size), dtype=self.Wi.dtype), requires_grad=False)
         h0 = as_tensor(h0, self.Wi.dtype)
         if tuple(h0.shape) != (n, self.hidden_size):
             raise ValueError(
@@ -124,7 +127,9 @@ class LSTM(Module):
         check_input(self, x, 3, self.input_size, f"(N, T, {self.input_size})")
         n, steps, hs = x.shape[0], x.shape[1], self.hidden_size
         if state is None:
-            zeros = np.zeros((n, hs), dtype=self.Wi.dtype)
+            from ag.tensor import array_module_of
+
+            zeros = array_module_of(self.Wi.value).zeros((n, hs), dtype=self.Wi.dtype)  # on Wi's device
             h = ag.Tensor(zeros, requires_grad=False)
             c = ag.Tensor(zeros, requires_grad=False)
         else:
