@@ -48,6 +48,34 @@ def _on_device(array: np.ndarray, like: Any) -> Any:
     return array if xp is np else xp.asarray(array)
 
 
+def _array(x: Any, like: Any = None) -> Any:
+    """The array inside ``x`` (a Tensor's value, or ``x``), left on its device (never
+    ``np.asarray`` of a CuPy array); with ``like`` (a Tensor), moved to ``like``'s device."""
+    from ag.tensor import array_module_of
+
+    v = getattr(x, "value", x)
+    if not hasattr(v, "dtype") or isinstance(v, np.generic):
+        v = np.asarray(v)
+    if like is not None and not (isinstance(v, np.ndarray) and array_module_of(like.value) is np):
+        from ag.gpu.device import device_of, move_array
+
+        v = move_array(v, device_of(like.value))
+    return v
+
+
+def _host(x: Any) -> np.ndarray:
+    """A NumPy copy of ``x``'s array (``.get()`` for device arrays), for host-side metrics."""
+    v = getattr(x, "value", x)
+    get = getattr(v, "get", None)
+    return np.asarray(get() if callable(get) and not isinstance(v, np.ndarray) else v)
+
+
+def _xp(array: Any) -> Any:
+    from ag.tensor import array_module_of
+
+    return array_module_of(array)
+
+
 def _reduce(loss: Any, reduction: str) -> Any:
     if reduction == "mean":
         return loss.mean()
@@ -156,17 +184,18 @@ def batch_norm(
 
 def embedding(indices: Any, weight: Any) -> Any:
     """Rows of ``weight`` picked by integer ``indices``: shape ``indices.shape + (dim,)``."""
-    idx = np.asarray(getattr(indices, "value", indices))
+    idx = _array(indices, like=weight)
+    xp = _xp(idx)
     if idx.dtype.kind == "f":
-        if not np.all(idx == np.round(idx)):
+        if not bool(xp.all(idx == xp.round(idx))):
             raise TypeError("embedding: indices must be integers")
         idx = idx.astype(np.int64)
     elif idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     n = weight.shape[0]
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    if idx.size and (bool(idx.min() < 0) or bool(idx.max() >= n)):
         bad = idx[(idx < 0) | (idx >= n)]
-        raise IndexError(f"embedding: index {int(bad.flat[0])} is out of range for {n} embeddings")
+        raise IndexError(f"embedding: index {int(bad.ravel()[0])} is out of range for {n} embeddings")
     return weight[idx]
 
 
@@ -181,19 +210,23 @@ def causal_mask(n: int) -> np.ndarray:
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean squared error ``mean((pred - target)**2)`` (``reduction`` 'mean', 'sum', 'none')."""
     pred = as_tensor(pred)
-    target_value = getattr(target, "value", target)
-    if tuple(np.shape(target_value)) != tuple(pred.shape):
+    if not hasattr(target, "requires_grad"):  # raw data goes where the prediction is
+        target = _array(target, like=pred)
+    if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(
-            f"mse_loss: prediction shape {tuple(pred.shape)} != target shape {np.shape(target_value)}"
+            f"mse_loss: prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}"
         )
     diff = pred - target
     return _reduce(diff * diff, reduction)
 
 
-def _labels(labels: Any, n_classes: int, batch_shape: tuple, ignore_index: int | None) -> np.ndarray:
-    y = np.asarray(getattr(labels, "value", labels))
+def _labels(labels: Any, like: Any, ignore_index: int | None) -> Any:
+    """Integer labels on ``like``'s device, checked against ``like``'s shape ``(..., C)``."""
+    n_classes, batch_shape = like.shape[-1], tuple(like.shape[:-1])
+    y = _array(labels, like=like)
+    xp = _xp(y)
     if y.dtype.kind == "f":
-        if not np.all(y == np.round(y)):
+        if not bool(xp.all(y == xp.round(y))):
             raise TypeError("cross_entropy: labels must be integer class indices")
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iu":
@@ -203,11 +236,12 @@ def _labels(labels: Any, n_classes: int, batch_shape: tuple, ignore_index: int |
             f"cross_entropy: logits of shape {batch_shape + (n_classes,)} need labels of shape "
             f"{batch_shape}, got {y.shape}"
         )
-    valid = y != ignore_index if ignore_index is not None else np.ones(y.shape, dtype=bool)
-    bad = valid & ((y < 0) | (y >= n_classes))
-    if bad.any():
+    bad = (y < 0) | (y >= n_classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if bool(bad.any()):
         raise ValueError(
-            f"cross_entropy: label {int(y[bad].flat[0])} is out of range for {n_classes} classes "
+            f"cross_entropy: label {int(y[bad].ravel()[0])} is out of range for {n_classes} classes "
             f"(labels must be 0..{n_classes - 1})"
         )
     return y
@@ -221,21 +255,19 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", ignore_inde
     ``ignore_index`` count for nothing; 'mean' averages over the others.
     """
     logits = as_tensor(logits)
-    n_classes = logits.shape[-1]
-    y = _labels(labels, n_classes, tuple(logits.shape[:-1]), ignore_index)
+    y = _labels(labels, logits, ignore_index)
+    xp = _xp(y)
     keep = y != ignore_index if ignore_index is not None else None
-    safe = np.where(keep, y, 0) if keep is not None else y
     # z[label] by selecting with a constant one-hot mask: elementwise work only, where
     # integer indexing would scatter its gradient with the slow np.add.at (and a
     # product with the mask would turn a -inf logit into nan).
-    onehot = np.zeros(logits.shape, dtype=bool)
-    np.put_along_axis(onehot, safe[..., None], True, axis=-1)
+    onehot = y[..., None] == xp.arange(logits.shape[-1])
     if keep is not None:
         onehot &= keep[..., None]
-    picked = ag.where(_on_device(onehot, logits), logits, 0.0).sum(axis=-1)
+    picked = ag.where(onehot, logits, 0.0).sum(axis=-1)
     lse = ag.logsumexp(logits, axis=-1)
     if keep is not None:
-        loss = lse * _on_device(keep.astype(logits.dtype), logits) - picked
+        loss = lse * keep.astype(logits.dtype) - picked
         if reduction == "mean":
             return loss.sum() / max(int(keep.sum()), 1)
         return _reduce(loss, reduction)
@@ -247,10 +279,11 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     ``max(z, 0) - z t + log(1 + exp(-|z|))``; ``targets`` in [0, 1], shaped like ``logits``.
     """
     z = as_tensor(logits)
-    t = np.asarray(getattr(targets, "value", targets), dtype=z.dtype)
-    if t.shape != tuple(z.shape):
+    t = _array(targets, like=z).astype(z.dtype)
+    if tuple(t.shape) != tuple(z.shape):
         raise ValueError(
-            f"binary_cross_entropy_with_logits: logits shape {tuple(z.shape)} != targets shape {t.shape}"
+            "binary_cross_entropy_with_logits: logits shape "
+            f"{tuple(z.shape)} != targets shape {tuple(t.shape)}"
         )
     loss = ag.relu(z) - z * t + ag.log(1.0 + ag.exp(-ag.abs(z)))
     return _reduce(loss, reduction)
@@ -258,8 +291,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
 
 def accuracy(logits: Any, labels: Any, ignore_index: int | None = None) -> float:
     """Fraction of positions whose arg-max class equals the label (a float, no graph)."""
-    z = np.asarray(getattr(logits, "value", logits))
-    y = np.asarray(getattr(labels, "value", labels))
+    z, y = _host(logits), _host(labels)
     pred = z.argmax(axis=-1)
     if ignore_index is not None:
         keep = y != ignore_index
