@@ -245,8 +245,8 @@ class _Checkpoint:
     def __init__(self, fn: Callable, args: tuple, inputs: tuple, random: _RandomState | None,
                  modules: list) -> None:
         self.fn, self.args, self.inputs, self.random, self.modules = fn, args, inputs, random, modules
-        self.pending: dict[int, Any] = {}  # input index -> gradient, between the per-input rules
-        self.pending_g: Any = None  # the incoming gradient those belong to
+        self.pending: set[int] = set()  # inputs whose rule has not yet taken its gradient
+        self.pending_g: Any = None  # the incoming gradient of that pass
         self.name = getattr(fn, "__name__", type(fn).__name__)
 
     def rerun(self) -> Tensor:
@@ -260,41 +260,40 @@ class _Checkpoint:
         return _check_output(out, self.fn)
 
     def gradients(self, g: Any) -> None:
-        """Backpropagate ``g`` through a rebuilt subgraph; store each input's gradient."""
+        """Backpropagate ``g`` through a rebuilt subgraph into the inputs' ``.grad``.
+
+        The inputs accumulate in place, exactly as in the plain pass; the per-input
+        rules then hand each total to ``Tensor._backward``, which puts it back. So no
+        input's gradient is ever held twice (a segment's weight gradients would be).
+        """
         start = next(_creation_counter)
         out = self.rerun()
         order = _subgraph_order(out, start)
-        saved = [(n, n.grad) for n in order]  # boundary grads belong to the outer pass
+        if _meters:
+            for meter in _meters:
+                meter.sample()  # every rebuilt value is alive now: the recompute's peak
+        wanted = {id(t) for t in self.inputs}
+        # An outer Tensor fn reads that needs a gradient but is not an input would lose
+        # its gradient: refuse before anything accumulates.
+        missed = [n for n in order if n._id < start and n.requires_grad and id(n) not in wanted]
+        if missed:
+            raise RuntimeError(_missed_message(self.name, missed))
+        rebuilt = [n for n in order if n._id > start]
         try:
-            for n in order:
+            # a Tensor under create_graph: the gradient stays a function of g
+            out.grad = g if out.grad is None or out._id > start else out.grad + g  # fn may return an input
+            for n in reversed(rebuilt):
+                n._backward()  # boundary nodes are the outer pass's to run, not ours
+                # Nobody reads a rebuilt node's grad: drop it now, so the segment's
+                # grads never pile up on top of its values.
                 n.grad = None
-            out.grad = g  # a Tensor under create_graph: the gradient stays a function of g
-            for n in reversed(order):
-                if n._id > start:  # boundary nodes are the outer pass's to run, not ours
-                    n._backward()
-            if _meters:
-                for meter in _meters:
-                    meter.sample()  # the rebuilt segment and its grads: the recompute's peak
-            wanted = {id(t) for t in self.inputs}
-            missed = [n for n in order if n._id < start and n.requires_grad and n.grad is not None
-                      and id(n) not in wanted]
-            if missed:
-                raise RuntimeError(_missed_message(self.name, missed))
-            grads = {}
-            for k, t in enumerate(self.inputs):
-                if t.requires_grad:
-                    gk = t.grad
-                    if gk is None:  # fn did not use this input: its gradient is zero
-                        gk = array_module_of(t.value).zeros_like(t.value)
-                        if grad_mode.create_graph:
-                            gk = Tensor(gk, requires_grad=False)
-                    grads[k] = gk
         finally:
-            for n, old in saved:
-                n.grad = old
+            for n in rebuilt:
+                n.grad = None
         stats.recomputations += 1
-        stats.recomputed_nodes += sum(1 for n in order if n._id > start and n.inputs)
-        self.pending, self.pending_g = grads, g
+        stats.recomputed_nodes += sum(1 for n in rebuilt if n.inputs)
+        self.pending = {k for k, t in enumerate(self.inputs) if t.requires_grad}
+        self.pending_g = g
 
 
 @contextmanager
@@ -330,14 +329,21 @@ def _missed_message(name: str, missed: list[Tensor]) -> str:
 
 
 def _rule(k: int, g: Any, out: Any, ctx: _Checkpoint, *inputs: Any) -> Any:
-    # Tensor._backward calls one rule per input; the first one rebuilds the subgraph once
-    # for all inputs, the others take their share. A new incoming g means a new pass.
+    # Tensor._backward calls one rule per input. The first one rebuilds the subgraph
+    # and backpropagates into every input's .grad; each rule then moves its input's
+    # total out (Tensor._backward stores it right back). A new incoming g: a new pass.
     if ctx.pending_g is not g or k not in ctx.pending:
         ctx.gradients(g)
-    gk = ctx.pending.pop(k)
+    ctx.pending.discard(k)
     if not ctx.pending:
-        ctx.pending_g = None  # let the incoming gradient go as soon as every input has its share
-    return gk
+        ctx.pending_g = None  # let the incoming gradient go once every input has its share
+    t = ctx.inputs[k]
+    total, t.grad = t.grad, None
+    if total is None:  # fn did not use this input: its gradient is zero
+        total = array_module_of(t.value).zeros_like(t.value)
+        if grad_mode.create_graph:
+            total = Tensor(total, requires_grad=False)
+    return total
 
 
 _RULES: list[Callable] = []
@@ -553,7 +559,7 @@ class MemoryMeter:
     """The peak of :func:`live_tensor_bytes` over a block, sampled where peaks happen.
 
     Samples on entry, at every step of a backward loop and inside each recompute
-    (after the rebuilt segment's backward, when its values and grads are all alive);
+    (when the rebuilt segment's values are all alive);
     call :meth:`sample` yourself elsewhere (e.g. right after the forward).
 
     >>> import ag, numpy as np
