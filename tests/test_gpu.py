@@ -36,7 +36,7 @@ def test_is_available_never_raises_and_explains():
     reason = ag.gpu.why_unavailable()
     assert (reason == "") == ag.gpu.is_available()
     if reason:
-        assert reason.split(":")[0] in ("no CuPy", "no driver", "no device")
+        assert reason.split(":")[0] in ("no CuPy", "no driver", "no device", "no CUDA toolkit")
 
 
 def test_missing_cupy_is_reported(reprobe, monkeypatch):
@@ -55,7 +55,7 @@ def test_broken_cupy_import_is_reported(reprobe, monkeypatch):
     assert "no CuPy" in ag.gpu.why_unavailable() and "libnvrtc" in ag.gpu.why_unavailable()
 
 
-def _fake_cupy(device_count=None, error=None, alloc_error=None):
+def _fake_cupy(device_count=None, error=None, alloc_error=None, kernel_error=None):
     def get_count():
         if error is not None:
             raise error
@@ -64,7 +64,9 @@ def _fake_cupy(device_count=None, error=None, alloc_error=None):
     def empty(n):
         if alloc_error is not None:
             raise alloc_error
-        return object()
+        if kernel_error is not None:
+            return types.SimpleNamespace(fill=lambda v: (_ for _ in ()).throw(kernel_error))
+        return xp.empty(n)  # a stand-in array that computes
 
     runtime = types.SimpleNamespace(getDeviceCount=get_count)
     return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), empty=empty)
@@ -83,6 +85,8 @@ class CUDARuntimeError(RuntimeError):
          "no device", "NoDevice"),
         (_fake_cupy(device_count=0), "no device", "0 GPUs"),
         (_fake_cupy(device_count=1, alloc_error=MemoryError("out of memory")), "no device", "out of memory"),
+        (_fake_cupy(device_count=1, kernel_error=RuntimeError("CompileException: nvrtc not found")),
+         "no CUDA toolkit", "cupy-cuda13x[ctk]"),
     ],
 )
 def test_driver_and_device_problems_are_reported(reprobe, monkeypatch, cupy, start, detail):

@@ -40,10 +40,17 @@ def _probe() -> tuple[bool, str]:
     if count < 1:
         return False, "no device: CUDA reports 0 GPUs"
     try:
-        cupy.empty(1)  # one allocation: the context can be created and memory used
+        probe = cupy.empty(1)  # one allocation: the context can be created and memory used
     except Exception as err:
         why = f"{type(err).__name__}: {err}"
         return False, f"no device: CUDA found {count} GPU(s) but allocating on one failed ({why})"
+    try:
+        probe.fill(1.0)
+        float((probe * 2.0).sum())  # compiles a kernel: NVRTC and the CUDA libraries load
+    except Exception as err:
+        why = f"{type(err).__name__}: {err}"
+        return False, (f"no CUDA toolkit: the GPU is there but CuPy cannot compile or run a kernel ({why}); "
+                       'install the CUDA libraries with CuPy: pip install -e ".[gpu]" (cupy-cuda13x[ctk])')
     return True, ""
 
 
@@ -67,7 +74,8 @@ def is_available(refresh: bool = False) -> bool:
 
 
 def why_unavailable(refresh: bool = False) -> str:
-    """Why there is no GPU ("no CuPy: ...", "no driver: ...", "no device: ..."); "" when there is one.
+    """Why there is no GPU: "no CuPy: ...", "no driver: ...", "no device: ..." or "no CUDA
+    toolkit: ..." (CuPy cannot compile kernels); "" when there is one.
 
     >>> import ag.gpu
     >>> ag.gpu.is_available() or ag.gpu.why_unavailable().startswith("no ")
