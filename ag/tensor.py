@@ -1190,8 +1190,10 @@ def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
         out[index] = g
     elif xp is np:
         np.add.at(out, index, g)
-    else:
-        xp.add.at(out, index, g)
+    else:  # CuPy's add.at wants its index arrays on the device too: copy them explicitly
+        parts = index if isinstance(index, tuple) else (index,)
+        parts = tuple(xp.asarray(p) if isinstance(p, (np.ndarray, list)) else p for p in parts)
+        xp.add.at(out, parts if isinstance(index, tuple) else parts[0], g)
     return out
 
 
