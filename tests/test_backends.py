@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_cases import MODEL_CASES, OP_CASES  # tests/ is on sys.path (rootdir-relative)
 
 import ag
 from ag.gpu import device_of, move_array, move_module
-from tests.backend_cases import MODEL_CASES, OP_CASES
 
 BACKENDS = {"numpy": "cpu", "fake": "fake", "cupy": "cuda"}
 
