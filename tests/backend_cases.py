@@ -126,6 +126,43 @@ def _lstm() -> Any:
     return ag.nn.LSTM(3, 4, rng=np.random.default_rng(8))
 
 
+def _conv_bn() -> Any:
+    rng = np.random.default_rng(9)
+    return ag.nn.Sequential(
+        ag.nn.Conv2d(2, 3, 3, stride=2, padding=1, rng=rng), ag.nn.BatchNorm2d(3), ag.nn.Sigmoid(),
+        ag.nn.AvgPool2d(2), ag.nn.Flatten(), ag.nn.Linear(12, 3, rng=rng),
+    )
+
+
+def _residual_dropout() -> Any:
+    rng = np.random.default_rng(10)
+    return ag.nn.Sequential(
+        ag.nn.Residual(ag.nn.Linear(4, 4, rng=rng)), ag.nn.Dropout(0.3, rng=np.random.default_rng(11)),
+        ag.nn.Identity(), ag.nn.Linear(4, 3, rng=rng),
+    )
+
+
+def _attention_heads() -> Any:
+    rng = np.random.default_rng(12)
+    return ag.nn.Sequential(
+        ag.nn.SingleHeadAttention(8, causal=True, rng=rng),
+        ag.nn.MultiHeadAttention(8, 2, causal=True, bias=True, rng=rng),  # its dropout is unseeded
+    )
+
+
+class _EmbedThenPool(ag.nn.Module):
+    """Token ids in the input's first feature, embedded, averaged over the sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = ag.nn.Embedding(5, 4, rng=np.random.default_rng(13))
+        self.out = ag.nn.Linear(4, 3, rng=np.random.default_rng(14))
+
+    def forward(self, x: Any) -> Any:
+        ids = (abs(x.value[..., 0]) * 2).astype(int) % 5  # integer ids on x's device
+        return self.out(self.embed(ids).mean(axis=1))
+
+
 @dataclass
 class ModelCase:
     build: Callable[[], Any]
@@ -141,4 +178,8 @@ MODEL_CASES: dict[str, ModelCase] = {
     "transformer_block": ModelCase(_attention, (2, 5, 8), loss="mse"),
     "rnn": ModelCase(_rnn, (2, 4, 3), loss="mse"),
     "lstm": ModelCase(_lstm, (2, 4, 3), loss="mse"),
+    "conv_batchnorm": ModelCase(_conv_bn, (3, 2, 8, 8)),
+    "residual_dropout": ModelCase(_residual_dropout, (5, 4)),
+    "attention_heads": ModelCase(_attention_heads, (2, 5, 8), loss="mse"),
+    "embedding": ModelCase(_EmbedThenPool, (4, 6, 2)),
 }
