@@ -125,7 +125,6 @@ def run_model(name: str, device: str, steps: int = 2):
 # Stray host calls the fake device caught in other owners' files, waiting for their fix
 # (listed in .notes/gpu-requests.md); an entry stops xfailing once the fix lands.
 KNOWN_HOST_CALLS = {
-    "embedding": "ag/nn/functional.py embedding: np.asarray of device indices (fix in progress by its owner)",
 }
 
 
