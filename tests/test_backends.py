@@ -203,3 +203,49 @@ def test_default_device_runs_unchanged_model_code(device):
     assert W.device == b.device == noise.device == device
     assert device_of(W.grad) == device
     assert ag.get_default_device() == "cpu"
+
+
+def test_losses_and_metrics_on_backend(device):
+    """Each loss with targets on the device and on the host, and accuracy, against NumPy."""
+    rng = np.random.default_rng(3)
+    z_h, labels_h = rng.standard_normal((6, 4)), np.array([0, 3, 1, 2, 3, -1])
+    probs_h, pred_h = rng.random((6, 4)), rng.standard_normal((6, 4))
+    F = ag.nn.functional
+
+    def run(dev, targets_on):
+        z = ag.Tensor(move_array(z_h, dev), label="z")
+        put = (lambda a: move_array(a, dev)) if targets_on == "device" else (lambda a: a)
+        losses = [
+            F.cross_entropy(z, put(labels_h), ignore_index=-1),
+            F.cross_entropy(z, put(np.abs(labels_h)), reduction="sum"),
+            F.binary_cross_entropy_with_logits(z, put(probs_h)),
+            F.mse_loss(z, put(pred_h)),
+            ag.nn.CrossEntropyLoss()(z, put(np.abs(labels_h))),
+            ag.nn.MSELoss()(z, put(pred_h)),
+            ag.nn.BCEWithLogitsLoss()(z, put(probs_h)),
+        ]
+        total = losses[0]
+        for loss in losses[1:]:
+            assert loss.device == dev
+            total = total + loss
+        total.backward()
+        return [float(loss.item()) for loss in losses], host(z.grad), F.accuracy(z, put(np.abs(labels_h)))
+
+    want = run("cpu", "host")
+    for targets_on in ("device", "host"):
+        got = run(device, targets_on)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-15)
+        assert got[2] == want[2]
+
+
+def test_fit_and_predict_on_backend(device):
+    X, y = ag.data.make_moons(64, seed=0)
+    model = ag.nn.MLP(2, 8, 2, rng=np.random.default_rng(0)).to(device)
+    opt = ag.optim.Adam(model.parameters(), lr=0.05)
+    loader = ag.data.DataLoader(ag.data.TensorDataset(X, y), batch_size=16, shuffle=True, seed=0,
+                                device=device)  # batches where the model is
+    ag.training.fit(model, loader, optimizer=opt, epochs=2, progress=False)
+    assert all(p.device == device for p in model.parameters())
+    out = ag.training.predict(model, ag.Tensor(move_array(X, device), requires_grad=False))
+    assert type(out) is np.ndarray and out.shape == (64, 2)
