@@ -19,7 +19,7 @@ def _load(name: str):
 
 def test_mlp_on_digits():
     pytest.importorskip("sklearn")
-    result = _load("mlp_digits").main(epochs=8, progress=False)
+    result = _load("mlp_digits").main(epochs=12, progress=False)
     assert result["test_accuracy"] >= 0.95
 
 
