@@ -96,3 +96,29 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
 
     with pytest.raises(ImportError, match=r'pip install "ag\[plot\]"'):
         plot_history(History(loss=[1.0]))
+
+
+def test_training_steps_free_their_graphs():
+    # After each step nothing holds the old graph: the loss node of the previous
+    # step is freed by reference counting, so a training loop's memory stays flat.
+    import gc
+    import weakref
+
+    X, y = make_moons(64, seed=0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 2))
+    opt = Adam(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    gc.disable()
+    try:
+        refs = []
+        for _ in range(3):
+            loss = loss_fn(model(X), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            refs.append(weakref.ref(loss))
+            del loss
+            assert refs[-1]() is None
+        assert all(p.inputs == () for p in model.parameters())
+    finally:
+        gc.enable()

@@ -22,7 +22,7 @@ import numpy as np
 
 import ag
 from ag.nn import init as _init
-from ag.nn.functional import _MASKED, _on_device, dropout, linear
+from ag.nn.functional import _MASKED, _on_device, causal_mask, dropout, linear
 from ag.nn.layers import MLP, LayerNorm
 from ag.nn.module import Module, as_tensor, check_input
 
@@ -77,8 +77,9 @@ class SingleHeadAttention(Module):
         KQ = Keys @ ag.moveaxis(Queries, 1, 2)
         if self.causal:
             n = Xin.shape[1]
-            # key i may serve query j only when i <= j: upper triangle of (i, j)
-            blocked = ~np.triu(np.ones((n, n), dtype=bool))
+            # KQ[n, i, j] pairs key i with query j: key i is visible to query j when
+            # i <= j, the transpose of the (query, key) causal mask
+            blocked = ~causal_mask(n).T
             KQ = KQ + _on_device((blocked * _MASKED).astype(KQ.dtype), KQ)
         softmaxKQ = ag.softmax(KQ, axis=1)
         P = ag.moveaxis(Xin, 1, 2) @ softmaxKQ
@@ -139,7 +140,7 @@ class MultiHeadAttention(Module):
         q, k, v = heads(self.Wq), heads(self.Wk), heads(self.Wv)
         scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)
         if self.causal:
-            blocked = np.triu(np.ones((t, t), dtype=bool), k=1)
+            blocked = ~causal_mask(t)  # scores[..., i, j]: query i, key j
             scores = scores + _on_device((blocked * _MASKED).astype(scores.dtype), scores)
         att = ag.softmax(scores, axis=-1)
         self.last_attention = att.value
