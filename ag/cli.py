@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--no-answers", action="store_true", help="print the problem without its answer key")
     e.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    sub.add_parser(
+        "remat", add_help=False,
+        help="gradient checkpointing demo: memory and time of an N-layer MLP chain with and "
+        "without checkpoints (options: ag remat --help)",
+    )
     return parser
 
 
@@ -233,6 +238,15 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_remat(demo_args: list[str]) -> int:
+    demo = Path(__file__).resolve().parent.parent / "exercises" / "remat_demo.py"
+    if not demo.exists():
+        print("ag remat: the demo is exercises/remat_demo.py in a checkout of the ag repository "
+              "(it is not part of the installed package); run it from there", file=sys.stderr)
+        return 1
+    return runpy.run_path(str(demo), run_name="remat_demo")["main"](demo_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``ag`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
@@ -242,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ...
     0
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["remat"]:  # the demo parses its own options
+        return _cmd_remat(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "trace":
