@@ -22,20 +22,22 @@ def _array_module(x: Any) -> Any:
     return array_module_of(x)
 
 
-def _elementwise(name: str, array_fn_name: str | None = None):
-    array_name = array_fn_name or name
-
+def _elementwise(name: str, example: str = "ag.Scalar(0.5)"):
     def fn(x: Any) -> Any:
         method = getattr(type(x), name, None)
         if method is not None:
             return method(x)
-        return getattr(_array_module(x), array_name)(x)
+        if hasattr(x, "_backward"):  # a graph node without this op
+            raise TypeError(f"{name}: not defined for {type(x).__name__}; "
+                            f"use a Tensor, or write it with the node's operators")
+        return getattr(_array_module(x), name)(x)
 
     fn.__name__ = name
     fn.__qualname__ = name
     fn.__doc__ = (
         f"``{name}`` of a Scalar or Tensor (differentiable), or of a plain number/array.\n\n"
-        f">>> import ag\n>>> x = ag.Scalar(0.5); y = ag.{name}(x); y.backward()\n"
+        f">>> import ag\n>>> x = {example}; y = ag.{name}(x); y.sum().backward() "
+        f"if hasattr(y, 'shape') else y.backward()\n"
     )
     return fn
 
@@ -43,7 +45,7 @@ def _elementwise(name: str, array_fn_name: str | None = None):
 exp = _elementwise("exp")
 log = _elementwise("log")
 tanh = _elementwise("tanh")
-sqrt = _elementwise("sqrt")
+sqrt = _elementwise("sqrt", "ag.tensor([0.25, 4.0])")
 
 
 def relu(x: Any) -> Any:

@@ -3,11 +3,11 @@
 >>> import ag
 >>> W = ag.tensor([[1.0, 2.0], [3.0, 4.0]], label="W")
 >>> x = ag.tensor([1.0, -1.0], label="x")
->>> y = ag.relu(W @ x).sum()
+>>> y = ag.relu(W @ x + 2.0).sum()      # W @ x + 2 = [1, 1]
 >>> y.backward()
 >>> W.grad
-array([[0., 0.],
-       [0., 0.]])
+array([[ 1., -1.],
+       [ 1., -1.]])
 
 How an op is made: the forward computes the output array, and the node keeps one
 backward *rule* per input, a module-level function ``rule(g, out, ctx, *inputs)``
@@ -462,6 +462,36 @@ def _leaf(value: Any, requires_grad: bool) -> Tensor:
     return out
 
 
+def custom_op(value: Any, inputs: Sequence[Tensor], op: str, rules: Sequence[Any],
+              ctx: Any = None) -> Tensor:
+    """Make a differentiable op from its output ``value`` and one backward rule per input.
+
+    Each rule is ``rule(g, out, ctx, *inputs) -> gradient of that input``. In a plain
+    backward ``g`` (the output's gradient), ``out`` and the inputs are arrays; under
+    ``backward(create_graph=True)`` they are Tensors and the rule must return a Tensor
+    (write it with operators and ``ag`` functions and it serves both). A rule may
+    return a gradient that broadcasts to its input's shape: it is summed back. A rule
+    of None means that input gets no gradient. Prefer module-level functions to
+    closures over the output node: those would make reference cycles.
+
+    >>> import numpy as np, ag
+    >>> def cube_rule(g, out, ctx, a):
+    ...     return g * 3 * a * a
+    >>> x = ag.tensor([1.0, 2.0])
+    >>> y = ag.custom_op(x.value ** 3, [x], "cube", [cube_rule])
+    >>> y.sum().backward(); x.grad
+    array([ 3., 12.])
+    """
+    inputs = tuple(inputs)
+    rules = tuple(rules)
+    if not all(isinstance(t, Tensor) for t in inputs):
+        raise TypeError(f"custom_op {op!r}: inputs must be Tensors")
+    if len(rules) != len(inputs):
+        raise ValueError(f"custom_op {op!r}: {len(inputs)} inputs but {len(rules)} rules")
+    value = _as_float_array(value, None, op)
+    return _node(value, inputs, op, rules, ctx)
+
+
 def _node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Tensor:
     """The output of an op; it records its inputs only when a gradient can flow."""
     out = _new(Tensor)
@@ -684,8 +714,9 @@ def _abs_rule(g, out, ctx, a):
     return g * array_module_of(ctx).sign(ctx)
 
 
-def _relu_rule(g, out, ctx, a):
-    return g * ctx
+def _relu_rule(g, out, mask, a):
+    # the mask is boolean; a Tensor gradient (create_graph) needs it in its dtype
+    return g * mask.astype(g.dtype) if isinstance(g, Tensor) else g * mask
 
 
 def _tanh_rule(g, out, ctx, a):
@@ -734,8 +765,7 @@ def relu(x: Any) -> Tensor:
     """Elementwise ``max(x, 0)`` (gradient 1 where x > 0, else 0)."""
     x = _unary(x)
     v = x.value
-    mask = (v > 0).astype(v.dtype)
-    return _node(v * mask, (x,), "relu", (_relu_rule,), mask)
+    return _node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
 
 
 def tanh(x: Any) -> Tensor:
@@ -829,8 +859,18 @@ def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
 # -- matrix products ------------------------------------------------------------------------------
 
 
+def _blas_ready(g: Any) -> Any:
+    # sum's backward hands on a stride-0 broadcast view, which BLAS cannot take:
+    # NumPy would fall back to a slow loop, so a contiguous copy is cheaper.
+    strides = getattr(g, "strides", None)
+    if strides is not None and 0 in strides:
+        return array_module_of(g).ascontiguousarray(g)
+    return g
+
+
 def _matmul_a(g, out, ctx, a, b):
     a1, b1 = ctx
+    g = _blas_ready(g)
     if b1:  # (.., n, k) @ (k,) -> (.., n): grad_a = g[..., None] * b
         return g.reshape(g.shape + (1,)) * b
     if a1:  # (k,) @ (.., k, m) -> (.., m): grad_a = sum over batch of b @ g
@@ -840,6 +880,7 @@ def _matmul_a(g, out, ctx, a, b):
 
 def _matmul_b(g, out, ctx, a, b):
     a1, b1 = ctx
+    g = _blas_ready(g)
     if a1 and b1:
         return g * a
     if a1:  # (k,) @ (.., k, m): grad_b = a[:, None] * g[..., None, :]
@@ -940,7 +981,7 @@ def spcmatmul(a: Any, b: Any) -> Any:
     ``(n, m)``; ``spcmatmul(S, X)`` is ``S @ X`` for ``X`` of shape ``(n, k)``. ``S`` is a
     scipy.sparse (or cupyx.scipy.sparse) matrix and gets no gradient.
 
-    >>> import scipy.sparse as sp
+    >>> import ag, scipy.sparse as sp
     >>> X = ag.tensor([[1.0, 2.0]])
     >>> ag.spcmatmul(X, sp.csr_matrix([[0.0, 1.0], [1.0, 0.0]])).value
     array([[2., 1.]])
