@@ -404,6 +404,8 @@ def checkpoint(
     if not callable(fn):
         raise TypeError(f"checkpoint: fn must be callable, got {type(fn).__name__}")
     explicit = [a for a in args if isinstance(a, Tensor)]
+    if params is not None:
+        params = [p for p in params if isinstance(p, Tensor)]  # may be a generator: read it once
     needs_graph = grad_mode.enabled and (
         any(t.requires_grad for t in explicit) or params is None or any(p.requires_grad for p in params)
     )
@@ -419,10 +421,9 @@ def checkpoint(
             out = _check_output(fn(*args), fn)
         found = _boundary_tensors(out, start)
     else:
-        params = list(params)
         with _grad_disabled():
             out = _check_output(fn(*args), fn)
-        found = [p for p in params if isinstance(p, Tensor)]
+        found = params
     inputs = tuple(_unique([*explicit, *found]))
     if not any(t.requires_grad for t in inputs):
         return out  # fn reads nothing that needs a gradient: a constant, no node
@@ -537,7 +538,9 @@ def live_tensor_bytes(*, leaves: bool = False, grads: bool = False) -> int:
     """
     nodes, leaf_nodes = [], []
     for obj in gc.get_objects():
-        if isinstance(obj, Tensor):
+        # issubclass on the type: isinstance would read obj.__class__, which lazy
+        # proxies (torch's deprecated attributes) answer with a warning
+        if issubclass(type(obj), Tensor):
             (nodes if obj.inputs else leaf_nodes).append(obj)
     counted: set[int] = set()
     if not leaves:

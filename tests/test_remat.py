@@ -337,6 +337,16 @@ def test_gradcheck_of_checkpointed_function():
     assert gradcheck(lambda h, a, b: ag.checkpoint(block, h, a, b), x, W1, W2)
 
 
+def test_params_given_explicitly_run_without_recording():
+    W = ag.tensor(np.eye(2) * 3.0, label="W")
+    x = ag.tensor([[1.0, 2.0]], label="x")
+    y = ag.checkpoint(lambda h: (h @ W).sum(), x, params=(p for p in [W]))  # any iterable
+    assert [t.label for t in y.inputs] == ["x", "W"]
+    y.backward()
+    np.testing.assert_array_equal(W.grad, [[1.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(x.grad, [[3.0, 3.0]])
+
+
 def test_closed_over_weights_are_found():
     W = ag.tensor(np.eye(3) * 2.0, label="W")
     x = ag.tensor([[1.0, -1.0, 0.5]], label="x")
