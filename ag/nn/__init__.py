@@ -9,7 +9,8 @@ Files: ``module.py`` (Module, state dicts, save/load), ``layers.py`` (Linear,
 activations, containers, Dropout, Embedding, norms, MLP), ``recurrent.py`` (RNN,
 LSTM), ``attention.py`` (the course's SingleHeadAttention, MultiHeadAttention,
 TransformerBlock), ``losses.py``, ``functional.py`` (the same as functions),
-``init.py`` (Kaiming/Xavier).
+``init.py`` (Kaiming/Xavier); convolution and pooling in ``conv.py``,
+``conv_functional.py``, ``pooling.py`` and ``im2col.py``.
 """
 
 from ag.nn import functional, init
