@@ -2,6 +2,7 @@
 
     python benchmarks/conv.py                 # N=32, Cin=3, 32x32, Cout=16, K=3
     python benchmarks/conv.py --repeats 300 --padding 1
+    python benchmarks/conv.py --tuned-malloc          # glibc keeps freed memory (see below)
 
 One step is ``out = conv(x)`` then ``out.backward(seed)``, with gradients for the
 input, the weight and the bias (a conv layer in the middle of a network needs all
@@ -12,6 +13,13 @@ gives medians (the figure to quote) and minimums (the least disturbed step, a
 check when the machine is shared), with ratios. PyTorch (CPU) is an optional column, with its default
 thread count and with one thread (ag's sparse products run on one core).
 
+With glibc's defaults, a freed multi-MB array goes back to the OS and the next
+step's array of that size is page-faulted in again; on a VM that costs about 1.3 ms
+per 3 MB, more than the im2col product itself, and float32 arrays of this size fall
+just under NumPy's 4 MB huge-page threshold. ``--tuned-malloc`` reruns the script
+with ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` raised, which removes
+that cost for every column (PyTorch's included).
+
 Also prints the memory of the im2col matrix (CSR data + indices + indptr) against
 a dense matrix of the same shape, and the size of the patches it produces.
 """
@@ -19,15 +27,22 @@ a dense matrix of the same shape, and the size of the patches it produces.
 from __future__ import annotations
 
 import os
+import sys
 
 # Before NumPy/PyTorch load: idle BLAS/OpenMP threads sleep soon instead of spinning
 # on the 2-core machines this runs on (a spinning thread steals the other's core).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
+# --tuned-malloc: glibc reads these only at start-up, so run this script again with them.
+# They keep freed memory in the process instead of handing it back to the OS, so a
+# multi-MB temporary is not page-faulted in afresh on every step.
+TUNED_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_MMAP_THRESHOLD_": "1073741824"}
+if "--tuned-malloc" in sys.argv and any(os.environ.get(k) != v for k, v in TUNED_MALLOC.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
+
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -105,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--K", type=int, default=3)
     parser.add_argument("--padding", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--tuned-malloc", action="store_true",
+                        help="rerun with MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ raised (glibc)")
     args = parser.parse_args(argv)
     N, Cin, S, Cout, K, pad = args.N, args.cin, args.size, args.cout, args.K, args.padding
     Hout = output_size(S, K, 1, pad)
@@ -115,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__} (torch: {TORCH_THREADS} threads, "
                                        "torch1: 1 thread)" if torch else ", torch not installed"))
     print(f"load average before: {os.getloadavg()[0]:.2f} (other processes on the machine skew all columns)")
+    tuned = all(os.environ.get(k) == v for k, v in TUNED_MALLOC.items())
+    print("glibc malloc: " + ("tuned (freed memory kept)" if tuned else "defaults (try --tuned-malloc)"))
     for input_grad in (True, False):
         print()
         print("gradients for input, weight and bias" if input_grad else "gradients for weight and bias only")
