@@ -36,9 +36,11 @@ recompute (and put back afterwards, so the recompute does not shift later draws)
 Module buffers (BatchNorm running statistics) are restored after the recompute, so
 they are updated once, as in the plain run.
 
-Double backward works: under ``backward(create_graph=True)`` the recompute is built on
-the original input nodes, so the returned gradients are graph nodes that depend on
-the inputs and can be differentiated again. Nesting works: an inner checkpoint runs
+The recompute is built on the input nodes themselves, and its backward stops at
+them (every node made before the recompute is a boundary), so the outer graph is
+never walked twice. Double backward follows: under ``backward(create_graph=True)``
+the returned gradients are graph nodes that depend on the inputs and can be
+differentiated again. Nesting works: an inner checkpoint runs
 plainly inside the outer forward and becomes its own node in the outer recompute.
 """
 
@@ -55,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ag.autodiff import grad_mode, observe_backward
+from ag.autodiff import enable_grad, grad_mode, no_grad, observe_backward
 from ag.tensor import Tensor, _creation_counter, _node, array_module_of
 
 __all__ = [
@@ -64,6 +66,8 @@ __all__ = [
     "stats",
     "live_tensor_bytes",
     "MemoryMeter",
+    "segment_bounds",
+    "sqrt_segments",
 ]
 
 
@@ -251,7 +255,7 @@ class _Checkpoint:
 
     def rerun(self) -> Tensor:
         """Run ``fn`` again with the graph on, with the forward's random draws."""
-        with _grad_enabled(), _buffers_kept(self.modules):
+        with enable_grad(), _buffers_kept(self.modules):
             if self.random is None:
                 out = self.fn(*self.args)
             else:
@@ -294,26 +298,6 @@ class _Checkpoint:
         stats.recomputed_nodes += sum(1 for n in rebuilt if n.inputs)
         self.pending = {k for k, t in enumerate(self.inputs) if t.requires_grad}
         self.pending_g = g
-
-
-@contextmanager
-def _grad_enabled() -> Iterator[None]:
-    previous = grad_mode.enabled
-    grad_mode.enabled = True
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
-
-
-@contextmanager
-def _grad_disabled() -> Iterator[None]:
-    previous = grad_mode.enabled
-    grad_mode.enabled = False
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
 
 
 def _missed_message(name: str, missed: list[Tensor]) -> str:
@@ -417,11 +401,11 @@ def checkpoint(
         # Record once to learn exactly which outer Tensors fn reads; the subgraph is
         # dropped when this function returns, so only the output's value stays.
         start = next(_creation_counter)
-        with _grad_enabled():
+        with enable_grad():
             out = _check_output(fn(*args), fn)
         found = _boundary_tensors(out, start)
     else:
-        with _grad_disabled():
+        with no_grad():
             out = _check_output(fn(*args), fn)
         found = params
     inputs = tuple(_unique([*explicit, *found]))

@@ -376,3 +376,31 @@ def test_fn_must_return_a_tensor():
         ag.checkpoint(lambda t: (t, t), x)
     with pytest.raises(TypeError, match="callable"):
         ag.checkpoint(x, x)
+
+
+# -- the demo ---------------------------------------------------------------------------------------------
+
+
+def test_ag_remat_command_prints_the_three_settings(capsys):
+    from ag.cli import main
+
+    args = ["remat", "--layers", "4", "--width", "8", "--batch", "2", "--repeats", "1", "--no-plot"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "setting" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "no checkpoints", "every 4th layer", "sqrt(N) = 2 segments"]
+    assert [int(r.split("|")[-2]) for r in rows] == [0, 12, 12]  # rebuilt nodes: 3 per layer
+
+
+def test_demo_drawing_marks_the_segment_outputs_as_kept():
+    import re
+    import runpy
+    from pathlib import Path
+
+    demo = runpy.run_path(str(Path(__file__).resolve().parent.parent / "exercises" / "remat_demo.py"))
+    source = demo["draw_chain"](9, 3).source
+    kept = [int(n) for n in re.findall(r"\bh(\d+) \[label=<[^\n]*relu: kept", source)]
+    freed = [int(n) for n in re.findall(r"\bh(\d+) \[label=<[^\n]*relu: freed", source)]
+    assert kept == [3, 6, 9]  # read off the checkpoint nodes' values, not assumed
+    assert freed == [1, 2, 4, 5, 7, 8]
