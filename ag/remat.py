@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ag.autodiff import enable_grad, grad_mode, no_grad, observe_backward
-from ag.tensor import Tensor, _creation_counter, _node, array_module_of
+from ag.tensor import Tensor, _creation_counter, array_module_of, custom_op
 
 __all__ = [
     "checkpoint",
@@ -412,7 +412,7 @@ def checkpoint(
     if not any(t.requires_grad for t in inputs):
         return out  # fn reads nothing that needs a gradient: a constant, no node
     ctx = _Checkpoint(fn, args, inputs, random, modules)
-    node = _node(out.value, inputs, "checkpoint", _rules(len(inputs)), ctx)
+    node = custom_op(out.value, inputs, "checkpoint", _rules(len(inputs)), ctx)
     node.label = out.label
     return node
 
