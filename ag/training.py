@@ -72,12 +72,20 @@ class History:
 Metric = Callable[[Any, Any], float]
 
 
-def _loader(data: Any, batch_size: int, shuffle: bool, seed: int | None) -> DataLoader:
+def _model_device(model: Any) -> str | None:
+    """Where the model's parameters are (None for the host): batches made here go there."""
+    for p in model.parameters():
+        return None if p.device == "cpu" else p.device
+    return None
+
+
+def _loader(
+    data: Any, batch_size: int, shuffle: bool, seed: int | None, device: str | None = None
+) -> DataLoader:
     if isinstance(data, DataLoader):
         return data
-    if isinstance(data, tuple | list):
-        return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    dataset = TensorDataset(*data) if isinstance(data, tuple | list) else data
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
 def _default_metric(loss_fn: Any) -> Metric | None:
@@ -118,8 +126,9 @@ def fit(
         raise ValueError(f"schedule_every must be 'epoch' or 'step', got {schedule_every!r}")
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
     metric = _default_metric(loss_fn) if metric == "auto" else metric
-    loader = _loader(train, batch_size, True, seed)
-    val_loader = None if val is None else _loader(val, batch_size, False, None)
+    device = _model_device(model)
+    loader = _loader(train, batch_size, True, seed, device)
+    val_loader = None if val is None else _loader(val, batch_size, False, None, device)
     params = model.parameters()
     history = History()
     start = time.perf_counter()
@@ -186,7 +195,7 @@ def evaluate(
     """
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
     metric = _default_metric(loss_fn) if metric == "auto" else metric
-    loader = _loader(data, batch_size, False, None)
+    loader = _loader(data, batch_size, False, None, _model_device(model))
     was_training = getattr(model, "training", False)
     model.eval()
     total_loss = total_metric = 0.0
@@ -210,11 +219,17 @@ def predict(model: Any, X: Any, batch_size: int = 256) -> np.ndarray:
     """The model's outputs on ``X`` as a NumPy array (eval mode, no graph)."""
     was_training = getattr(model, "training", False)
     model.eval()
+    from ag.gpu.device import move_array
+
+    device = _model_device(model)
     outs = []
     try:
         with no_grad():
             for start in range(0, len(X), batch_size):
-                outs.append(np.asarray(model(X[start : start + batch_size]).numpy()))
+                xb = X[start : start + batch_size]
+                if device is not None and not hasattr(xb, "requires_grad"):
+                    xb = move_array(xb, device)  # host rows to the model's device
+                outs.append(np.asarray(model(xb).numpy()))
     finally:
         model.train(was_training)
     return np.concatenate(outs)

@@ -249,3 +249,8 @@ def test_fit_and_predict_on_backend(device):
     assert all(p.device == device for p in model.parameters())
     out = ag.training.predict(model, ag.Tensor(move_array(X, device), requires_grad=False))
     assert type(out) is np.ndarray and out.shape == (64, 2)
+    # host data with a device model: fit, evaluate and predict move the batches themselves
+    ag.training.fit(model, (X, y), optimizer=opt, epochs=1, batch_size=16, val=(X, y), progress=False)
+    loss, acc = ag.training.evaluate(model, (X, y))
+    assert np.isfinite(loss) and 0.0 <= acc <= 1.0
+    assert ag.training.predict(model, X).shape == (64, 2)
