@@ -254,3 +254,78 @@ def test_fit_and_predict_on_backend(device):
     loss, acc = ag.training.evaluate(model, (X, y))
     assert np.isfinite(loss) and 0.0 <= acc <= 1.0
     assert ag.training.predict(model, X).shape == (64, 2)
+
+
+# -- the op suite's tables, with drawn shapes, on the devices -----------------------------------
+
+try:  # the op suite's own tables (tests/test_tensor_ops.py): the same ops, drawn inputs
+    import test_tensor_ops as _ops
+except ImportError:  # pragma: no cover - the op suite moved; its tables are optional here
+    _ops = None
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ag.testing import strategies as ags  # noqa: E402
+
+UNARY = getattr(_ops, "UNARY", {})
+BINARY = getattr(_ops, "BINARY", {})
+REDUCTIONS = getattr(_ops, "REDUCTIONS", {})
+
+
+# A parameter, not a fixture: hypothesis re-runs the test body, a fixture would be shared.
+DEVICES = [
+    pytest.param("fake"),
+    pytest.param("cuda", marks=pytest.mark.skipif(not ag.gpu.is_available(), reason="no GPU")),
+]
+
+
+def _same_on(device, fn, *arrays):
+    """``fn`` on NumPy and on ``device``: equal values, equal grads, results on the device."""
+    device = ag.gpu.normalize(device)  # "cuda" -> "cuda:0"
+    results = []
+    for dev in ("cpu", device):
+        leaves = _leaves(arrays, dev)
+        out = fn(*leaves)
+        assert out.device == dev
+        seed = ag.Tensor(move_array(np.linspace(-1.0, 1.0, out.size).reshape(out.shape), dev))
+        out.backward(seed)
+        assert all(device_of(t.grad) == dev for t in leaves)
+        results.append([host(out.value)] + [host(t.grad) for t in leaves])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("device_only", DEVICES)
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(data=st.data())
+def test_drawn_unary_ops_on_device(device_only, name, data):
+    f, kwargs = UNARY[name]
+    _same_on(device_only, f, data.draw(ags.arrays(**kwargs)))
+
+
+@pytest.mark.parametrize("device_only", DEVICES)
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data())
+def test_drawn_binary_ops_on_device(device_only, name, data):
+    (shape_a, shape_b), _ = data.draw(ags.broadcastable_shapes(2))
+    a = data.draw(ags.arrays(shape_a))
+    b = data.draw(ags.arrays(shape_b, min_value=0.2, max_value=3.0))
+    _same_on(device_only, BINARY[name], a, b)
+
+
+@pytest.mark.parametrize("device_only", DEVICES)
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@given(data=st.data())
+def test_drawn_reductions_on_device(device_only, name, data):
+    shape = data.draw(ags.shapes(min_dims=1))
+    axis = data.draw(ags.axes(len(shape)))
+    keep = data.draw(st.booleans())
+    x = data.draw(ags.arrays(shape))
+    _same_on(device_only, lambda t: REDUCTIONS[name](t, axis, keep), x)
+
+
+@pytest.mark.parametrize("device_only", DEVICES)
+@given(data=st.data())
+def test_drawn_matmul_on_device(device_only, data):
+    shape_a, shape_b = data.draw(ags.matmul_shapes())
+    _same_on(device_only, lambda a, b: a @ b, data.draw(ags.arrays(shape_a)), data.draw(ags.arrays(shape_b)))
