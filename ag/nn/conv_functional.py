@@ -46,7 +46,7 @@ from ag.nn.im2col import (
     output_size,
 )
 from ag.nn.module import as_tensor
-from ag.tensor import Tensor, _node, array_module_of  # _node: the constructor of every op
+from ag.tensor import Tensor, array_module_of, custom_op
 
 __all__ = ["im2col", "im2col_matrix", "conv2d", "max_pool2d", "avg_pool2d", "METHODS"]
 
@@ -110,13 +110,14 @@ def _col2im_rule(g, out, ctx, patches):
 def _im2col_op(x: Tensor, ctx: tuple) -> Tensor:
     _, K, stride, padding, columns = ctx
     value = (im2col_columns if columns else im2col_strided)(x.value, K, stride, padding)
-    return _node(value, (x,), "im2col_columns" if columns else "im2col_strided", (_im2col_strided_rule,), ctx)
+    name = "im2col_columns" if columns else "im2col_strided"
+    return custom_op(value, (x,), name, (_im2col_strided_rule,), ctx)
 
 
 def _col2im_op(patches: Tensor, ctx: tuple) -> Tensor:
     x_shape, K, stride, padding, columns = ctx
     value = (col2im_columns if columns else col2im_strided)(patches.value, x_shape, K, stride, padding)
-    return _node(value, (patches,), "col2im", (_col2im_rule,), ctx)
+    return custom_op(value, (patches,), "col2im", (_col2im_rule,), ctx)
 
 
 # --- naive ops: loops forward and backward -------------------------------------------
@@ -216,7 +217,7 @@ def im2col(
         return ag.spcmatmul(x.reshape(N, Cin * H * W), M).reshape(N, Hout * Wout, Cin * K * K)
     if method == "strided":
         return _im2col_op(x, (tuple(x.shape), K, stride, padding, False))
-    return _node(im2col_naive(x.value, K, stride, padding), (x,), "im2col_naive",
+    return custom_op(im2col_naive(x.value, K, stride, padding), (x,), "im2col_naive",
                  (_naive_patches_rule,), (K, stride, padding))
 
 
@@ -268,7 +269,7 @@ def conv2d(
         inputs = (x, weight) if bias is None else (x, weight, bias)
         value = conv2d_naive(x.value, weight.value, None if bias is None else bias.value, stride, padding)
         rules = (_naive_conv_x, _naive_conv_w, _naive_conv_b)[: len(inputs)]
-        return _node(value, inputs, "conv2d_naive", rules, (stride, padding))
+        return custom_op(value, inputs, "conv2d_naive", rules, (stride, padding))
     if method == "strided":
         # The column layout (N, Cin*K*K, P) copies out of the strided view ten times
         # faster, and weight.T @ columns is already (N, Cout, P): no moveaxis copy.
