@@ -887,6 +887,8 @@ def _matmul_b(g, out, ctx, a, b):
         return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
     if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
         return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
+    if b.ndim == 2 and a.ndim > 2:  # a 2-D b shared by a batch: one GEMM sums the batch
+        return a.reshape((-1, a.shape[-1])).swapaxes(0, 1) @ g.reshape((-1, g.shape[-1]))
     return a.swapaxes(-1, -2) @ g
 
 
@@ -967,7 +969,15 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
 
 
 def _spc_dense_left(g, out, s, x):
-    return spcmatmul(g, s.T)
+    if isinstance(g, Tensor) or not type(s).__module__.startswith("scipy"):
+        return spcmatmul(g, s.T)
+    # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
+    # C-ordered result, with no transposed copy of g and no big temporary.
+    flat = g.reshape(-1, g.shape[-1])
+    result = np.empty((flat.shape[0], s.shape[0]), dtype=np.result_type(flat.dtype, s.dtype))
+    for i in range(flat.shape[0]):
+        result[i] = s @ flat[i]
+    return result.reshape(g.shape[:-1] + (s.shape[0],))
 
 
 def _spc_dense_right(g, out, s, x):

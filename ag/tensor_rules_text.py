@@ -41,6 +41,7 @@ TENSOR_RULES: dict[str, tuple[str, ...]] = {
     "transpose": ("{a}.grad += {out}.grad.transpose(inverse axes)",),
     "broadcast_to": ("{a}.grad += {out}.grad summed to {a}.shape",),
     "getitem": ("{a}.grad[index] += {out}.grad",),
+    "checkpoint": ("{x}.grad += backprop of {out}.grad through the recomputed fn",),
     "to": ("{a}.grad += {out}.grad moved to {a}'s device",),
     "index_add": ("{a}.grad += {out}.grad[index]",),
     "concatenate": ("{x}.grad += {out}.grad[slice k]",),
