@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
+_array_module_of = None
+
 
 def _array_module(x: Any) -> Any:
-    # Imported here, not at the top: `import ag` for Scalar work needs no NumPy.
-    from ag.tensor import array_module_of
+    # Imported on first use, not at the top: `import ag` for Scalar work needs no NumPy.
+    global _array_module_of
+    if _array_module_of is None:
+        from ag.tensor import array_module_of
 
-    return array_module_of(x)
+        _array_module_of = array_module_of
+    return _array_module_of(x)
 
 
 def _elementwise(name: str, example: str = "ag.Scalar(0.5)"):

@@ -54,6 +54,8 @@ settings = _Settings()
 
 def array_module_of(array: Any) -> Any:
     """NumPy, or CuPy for a CuPy array (the module that owns ``array``)."""
+    if type(array) is np.ndarray:  # the hot path: checked first, by identity
+        return np
     if type(array).__module__.split(".")[0] == "cupy":
         import cupy
 
@@ -559,17 +561,30 @@ def sum_to_shape(g: Any, shape: tuple) -> Any:
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-    )
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    if lead:  # summing the added axes away leaves exactly `shape`, as a fresh array
+        g = g.sum(axis=tuple(range(lead)))
+    return g if g.shape == shape else g.reshape(shape)
+
+
+def _expand(g: Any, shape: tuple) -> Any:
+    """``g`` broadcast to ``shape``: a differentiable node for a Tensor, else a fresh
+    C-ordered array (a stride-0 view would be cheaper to make but slows every
+    consumer, and NumPy's broadcast_to costs more than the copy at small sizes)."""
+    if isinstance(g, Tensor):
+        return broadcast_to(g, shape)
+    out = array_module_of(g).empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, without the loop
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
@@ -1046,7 +1061,7 @@ def _is_sparse(x: Any) -> bool:
 
 def _sum_rule(g, out, ctx, a):
     keep_shape, in_shape = ctx
-    return broadcast_to(g.reshape(keep_shape), in_shape)
+    return _expand(g.reshape(keep_shape), in_shape)
 
 
 def tsum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -1057,12 +1072,19 @@ def tsum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _node(value, (x,), "sum", (_sum_rule,), (_keepdims_shape(x.shape, axes), x.shape))
 
 
+def _mean_rule(g, out, ctx, a):
+    keep_shape, in_shape, scale = ctx
+    return _expand(g.reshape(keep_shape) * scale, in_shape)
+
+
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis``."""
     x = _unary(x)
     axes = _normalize_axes(axis, x.ndim)
-    count_ = math.prod(x.shape[a] for a in axes)
-    return tsum(x, axes, keepdims) * (1.0 / max(count_, 1))
+    scale = 1.0 / max(math.prod([x.shape[a] for a in axes]), 1)
+    value = x.value.mean(axis=axes, keepdims=keepdims)
+    return _node(value, (x,), "mean", (_mean_rule,),
+                 (_keepdims_shape(x.shape, axes), x.shape, scale))
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -1343,10 +1365,18 @@ def _logsumexp_rule(g, out, ctx, a):
     return g.reshape(keep_shape) * F.exp(a - out.reshape(keep_shape))
 
 
+def _stable_max(v: Any, axes: tuple) -> Any:
+    """The max over ``axes`` (kept), with rows of all -inf (or inf) shifted by 0 instead."""
+    m = v.max(axis=axes, keepdims=True)
+    xp = array_module_of(v)
+    if not bool(xp.isfinite(m).all()):
+        m = xp.where(xp.isfinite(m), m, 0.0)
+    return m
+
+
 def _stable_logsumexp(v: Any, axes: tuple) -> Any:
     xp = array_module_of(v)
-    m = v.max(axis=axes, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0.0)
+    m = _stable_max(v, axes)
     return xp.log(xp.exp(v - m).sum(axis=axes, keepdims=True)) + m
 
 
@@ -1363,7 +1393,9 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, computed stably."""
     x = _unary(x)
     (ax,) = _normalize_axes(axis, x.ndim)
-    value = x.value - _stable_logsumexp(x.value, (ax,))
+    xp = array_module_of(x.value)
+    shifted = x.value - _stable_max(x.value, (ax,))
+    value = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
     return _node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
 
 
@@ -1374,6 +1406,56 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     keep = _stable_logsumexp(x.value, axes)
     value = keep if keepdims else keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
     return _node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
+
+
+def _cross_entropy_rule(g, out, ctx, z):
+    labels, lse, scale, per_row = ctx
+    g = g.reshape(g.shape + (1,)) if per_row else g
+    if isinstance(z, Tensor):  # create_graph: the softmax is rebuilt as graph nodes
+        onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
+        return (softmax(z, -1) - onehot) * (g * scale)
+    xp = array_module_of(z)
+    p = xp.exp(z - lse)  # softmax from the forward's logsumexp
+    rows = p.reshape(-1, p.shape[-1])  # a view: p is fresh and C-ordered
+    rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
+    return p * (g * scale)
+
+
+def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy ``logsumexp(z) - z[label]`` as ONE node (classes last).
+
+    The gradient is ``(softmax(z) - onehot(label)) / n``, with no intermediate nodes,
+    which is what makes small training steps cheap. ``labels`` must be integer class
+    indices already checked to be in range; ``ag.nn.functional.cross_entropy`` is the
+    checked entry point and uses this op.
+
+    >>> import numpy as np, ag
+    >>> z = ag.tensor([[0.0, 0.0]])
+    >>> loss = ag.softmax_cross_entropy(z, np.array([1]))
+    >>> round(loss.item(), 4), z.grad is None
+    (0.6931, True)
+    >>> loss.backward(); z.grad
+    array([[ 0.5, -0.5]])
+    """
+    z = _unary(logits)
+    v = z.value
+    xp = array_module_of(v)
+    y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
+    lse = _stable_logsumexp(v, (v.ndim - 1,))
+    flat = v.reshape(-1, v.shape[-1])
+    picked = flat[xp.arange(flat.shape[0]), y.reshape(-1)].reshape(y.shape)
+    losses = lse[..., 0] - picked
+    if reduction == "mean":
+        scale, per_row = 1.0 / max(losses.size, 1), False
+        value = losses.sum() * scale  # ndarray.mean costs twice as much at small sizes
+    elif reduction == "sum":
+        value, scale, per_row = losses.sum(), 1.0, False
+    elif reduction == "none":
+        value, scale, per_row = losses, 1.0, True
+    else:
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    return _node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
 
 
 # -- factories ------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ TENSOR_RULES: dict[str, tuple[str, ...]] = {
     "matmul": ("{a}.grad += {out}.grad @ {b}.value.T", "{b}.grad += {a}.value.T @ {out}.grad"),
     "spcmatmul": ("{a}.grad += spcmatmul({out}.grad, S.T)",),
     "sum": ("{a}.grad += broadcast({out}.grad)",),
+    "cross_entropy": ("{a}.grad += (softmax({a}.value) - onehot(labels)) * {out}.grad / n",),
+    "mean": ("{a}.grad += broadcast({out}.grad) / count",),
     "max": ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",),
     "min": ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",),
     "reshape": ("{a}.grad += {out}.grad.reshape({a}.shape)",),

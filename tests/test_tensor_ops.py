@@ -343,3 +343,18 @@ def test_spcmatmul_column_selection_fast_path():
     np.testing.assert_array_equal(out.value, x @ matrix.toarray())
     assert out.value.flags["C_CONTIGUOUS"]
     check(lambda t: (ag.spcmatmul(t, matrix) ** 2).sum(), x)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(data=st.data())
+def test_softmax_cross_entropy_fused(reduction, data):
+    batch = data.draw(st.integers(1, 4))
+    classes = data.draw(st.integers(2, 5))
+    z = data.draw(ags.arrays((batch, classes)))
+    labels = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)))
+    # the unfused formula, by hand: logsumexp(z) - z[label]
+    per_row = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1) - z[np.arange(batch), labels]
+    expected = {"mean": per_row.mean(), "sum": per_row.sum(), "none": per_row}[reduction]
+    np.testing.assert_allclose(ag.softmax_cross_entropy(leaf(z), labels, reduction).value, expected)
+    w = np.random.default_rng(5).standard_normal(per_row.shape if reduction == "none" else ())
+    check(lambda t: (ag.softmax_cross_entropy(t, labels, reduction) * w).sum(), z)

@@ -256,6 +256,9 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", ignore_inde
     """
     logits = as_tensor(logits)
     y = _labels(labels, logits, ignore_index)
+    if ignore_index is None and reduction in ("mean", "sum", "none"):
+        # one fused node: (softmax - onehot) / n in backward, no intermediate nodes
+        return ag.softmax_cross_entropy(logits, y, reduction)
     xp = _xp(y)
     keep = y != ignore_index if ignore_index is not None else None
     # z[label] by selecting with a constant one-hot mask: elementwise work only, where
