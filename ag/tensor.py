@@ -902,8 +902,6 @@ def _matmul_b(g, out, ctx, a, b):
         return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
     if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
         return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
-    if b.ndim == 2 and a.ndim > 2:  # a 2-D b shared by a batch: one GEMM sums the batch
-        return a.reshape((-1, a.shape[-1])).swapaxes(0, 1) @ g.reshape((-1, g.shape[-1]))
     return a.swapaxes(-1, -2) @ g
 
 
