@@ -24,7 +24,6 @@ gradient back to its input's shape. Inputs that need no gradient get no work.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from itertools import count
@@ -32,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from ag import functions as F
 from ag.autodiff import grad_mode, run_backward, topological_sort
 
 _creation_counter = count(1)
@@ -549,6 +547,20 @@ def tensor(value: Any, label: str = "", requires_grad: bool = True, dtype: Any =
     return Tensor(value, label=label, requires_grad=requires_grad, dtype=dtype)
 
 
+def _unary(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
+
+
+def _pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
+    if not isinstance(a, Tensor):
+        a = _lift(a, b if isinstance(b, Tensor) else None)
+    if not isinstance(b, Tensor):
+        b = _lift(b, a)
+    if type(a.value) is not type(b.value):
+        _check_devices(op, a, b)
+    return a, b
+
+
 # -- shape helpers that accept arrays and Tensors -------------------------------------------
 
 
@@ -596,864 +608,6 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def _keepdims_shape(shape: tuple, axes: tuple[int, ...]) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-# -- elementwise arithmetic --------------------------------------------------------------------
-
-
-def _binary(op: str, a: Any, b: Any, compute: Any, rules: tuple, ctx: Any = None) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _lift(a, b)
-    if not isinstance(b, Tensor):
-        b = _lift(b, a)
-    if type(a.value) is not type(b.value):  # cheap; devices are compared only then
-        _check_devices(op, a, b)
-    try:
-        value = compute(a.value, b.value)
-    except ValueError as err:
-        raise ValueError(f"{_operands(op, a, b)}: shapes do not broadcast ({err})") from None
-    return _node(value, (a, b), op, rules, ctx)
-
-
-def _add_a(g, out, ctx, a, b):
-    return g
-
-
-def _sub_b(g, out, ctx, a, b):
-    return -g
-
-
-def _mul_a(g, out, ctx, a, b):
-    return g * b
-
-
-def _mul_b(g, out, ctx, a, b):
-    return g * a
-
-
-def _div_a(g, out, ctx, a, b):
-    return g / b
-
-
-def _div_b(g, out, ctx, a, b):
-    return -g * out / b
-
-
-def _neg_rule(g, out, ctx, a):
-    return -g
-
-
-def add(a: Any, b: Any) -> Tensor:
-    """``a + b`` with broadcasting."""
-    return _binary("add", a, b, _np_add, (_add_a, _add_a))
-
-
-def sub(a: Any, b: Any) -> Tensor:
-    """``a - b`` with broadcasting."""
-    return _binary("sub", a, b, _np_sub, (_add_a, _sub_b))
-
-
-def mul(a: Any, b: Any) -> Tensor:
-    """``a * b`` with broadcasting."""
-    return _binary("mul", a, b, _np_mul, (_mul_a, _mul_b))
-
-
-def div(a: Any, b: Any) -> Tensor:
-    """``a / b`` with broadcasting."""
-    return _binary("div", a, b, _np_div, (_div_a, _div_b))
-
-
-def _np_add(x, y):
-    return x + y
-
-
-def _np_sub(x, y):
-    return x - y
-
-
-def _np_mul(x, y):
-    return x * y
-
-
-def _np_div(x, y):
-    return x / y
-
-
-def _pow_const_rule(g, out, n, a):
-    return g * (n * a ** (n - 1))
-
-
-def _pow_a(g, out, ctx, a, b):
-    return g * b * a ** (b - 1)
-
-
-def _pow_b(g, out, ctx, a, b):
-    return g * out * F.log(a)
-
-
-def power(base: Any, exponent: Any) -> Tensor:
-    """``base ** exponent``; a Tensor exponent uses the log rule (the base must be positive)."""
-    if not isinstance(exponent, Tensor) and isinstance(base, Tensor):
-        if not isinstance(exponent, (int, float, np.number)) or isinstance(exponent, bool):
-            raise TypeError(f"pow: the exponent of {_describe(base)} must be a number or a Tensor")
-        n = float(exponent)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = base.value ** n
-        return _node(value, (base,), "pow", (_pow_const_rule,), n)
-    if not isinstance(base, Tensor):
-        base = _lift(base, exponent)
-    if exponent.requires_grad and not bool((base.value > 0).all()):
-        raise ValueError(
-            f"pow: with the exponent {_describe(exponent)} the base {_describe(base)} must be "
-            "positive (the gradient uses log(base))"
-        )
-    return _binary("pow", base, exponent, lambda x, y: x**y, (_pow_a, _pow_b))
-
-
-# -- elementwise functions ----------------------------------------------------------------------
-
-
-def _exp_rule(g, out, ctx, a):
-    return g * out
-
-
-def _log_rule(g, out, ctx, a):
-    return g / a
-
-
-def _sqrt_rule(g, out, ctx, a):
-    return g / (2.0 * out)
-
-
-def _abs_rule(g, out, ctx, a):
-    return g * array_module_of(ctx).sign(ctx)
-
-
-def _relu_rule(g, out, mask, a):
-    # the mask is boolean; a Tensor gradient (create_graph) needs it in its dtype
-    return g * mask.astype(g.dtype) if isinstance(g, Tensor) else g * mask
-
-
-def _tanh_rule(g, out, ctx, a):
-    return g * (1.0 - out * out)
-
-
-def _sigmoid_rule(g, out, ctx, a):
-    return g * out * (1.0 - out)
-
-
-def _unary(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
-
-
-def exp(x: Any) -> Tensor:
-    """Elementwise ``e**x``."""
-    x = _unary(x)
-    return _node(array_module_of(x.value).exp(x.value), (x,), "exp", (_exp_rule,))
-
-
-def log(x: Any) -> Tensor:
-    """Elementwise natural log; an input with a non-positive element is an error."""
-    x = _unary(x)
-    xp = array_module_of(x.value)
-    if not bool((x.value > 0).all()):
-        raise ValueError(f"log: the input {_describe(x)} has non-positive elements")
-    return _node(xp.log(x.value), (x,), "log", (_log_rule,))
-
-
-def sqrt(x: Any) -> Tensor:
-    """Elementwise square root; a negative element is an error."""
-    x = _unary(x)
-    xp = array_module_of(x.value)
-    if not bool((x.value >= 0).all()):
-        raise ValueError(f"sqrt: the input {_describe(x)} has negative elements")
-    return _node(xp.sqrt(x.value), (x,), "sqrt", (_sqrt_rule,))
-
-
-def absolute(x: Any) -> Tensor:
-    """Elementwise ``|x|`` (gradient sign(x), 0 at 0)."""
-    x = _unary(x)
-    return _node(abs(x.value), (x,), "abs", (_abs_rule,), x.value)
-
-
-def relu(x: Any) -> Tensor:
-    """Elementwise ``max(x, 0)`` (gradient 1 where x > 0, else 0)."""
-    x = _unary(x)
-    v = x.value
-    return _node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
-
-
-def tanh(x: Any) -> Tensor:
-    """Elementwise hyperbolic tangent."""
-    x = _unary(x)
-    return _node(array_module_of(x.value).tanh(x.value), (x,), "tanh", (_tanh_rule,))
-
-
-def sigmoid(x: Any) -> Tensor:
-    """Elementwise logistic function, stable for large ``|x|``."""
-    x = _unary(x)
-    return _node(F.sigmoid(x.value), (x,), "sigmoid", (_sigmoid_rule,))
-
-
-def _mask_a(g, out, mask, a, b):
-    return g * mask
-
-
-def _mask_b(g, out, mask, a, b):
-    return g * (1 - mask)
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise maximum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b, "maximum")
-    xp = array_module_of(a.value)
-    try:
-        mask = a.value >= b.value
-    except ValueError as err:
-        raise ValueError(f"{_operands('maximum', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(xp.maximum(a.value, b.value), (a, b), "maximum", (_mask_a, _mask_b),
-                 mask.astype(a.value.dtype))
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise minimum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b, "minimum")
-    xp = array_module_of(a.value)
-    try:
-        mask = a.value <= b.value
-    except ValueError as err:
-        raise ValueError(f"{_operands('minimum', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(xp.minimum(a.value, b.value), (a, b), "minimum", (_mask_a, _mask_b),
-                 mask.astype(a.value.dtype))
-
-
-def _pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
-    if not isinstance(a, Tensor):
-        a = _lift(a, b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = _lift(b, a)
-    if type(a.value) is not type(b.value):
-        _check_devices(op, a, b)
-    return a, b
-
-
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``condition`` holds, else ``b`` (the condition is not differentiated)."""
-    a, b = _pair(a, b, "where")
-    xp = array_module_of(a.value)
-    cond = _value_of(condition)
-    if hasattr(cond, "dtype") and type(cond) is not type(a.value):
-        mask = _leaf(cond, False)
-        mask.label = "condition"
-        _check_devices("where", mask, a)  # a mask on another device is not moved silently
-    cond = xp.asarray(cond).astype(bool)
-    try:
-        value = xp.where(cond, a.value, b.value)
-    except ValueError as err:
-        raise ValueError(f"{_operands('where', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(value, (a, b), "where", (_mask_a, _mask_b), cond.astype(a.value.dtype))
-
-
-def _clip_rule(g, out, mask, a):
-    return g * mask
-
-
-def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
-    """Values limited to ``[low, high]``; the gradient is 0 where a limit applies."""
-    x = _unary(x)
-    v = x.value
-    xp = array_module_of(v)
-    mask = xp.ones(v.shape, dtype=bool)
-    if low is not None:
-        mask &= v >= low
-    if high is not None:
-        mask &= v <= high
-    return _node(xp.clip(v, low, high), (x,), "clip", (_clip_rule,), mask.astype(v.dtype))
-
-
-# -- matrix products ------------------------------------------------------------------------------
-
-
-def _blas_ready(g: Any) -> Any:
-    # sum's backward hands on a stride-0 broadcast view, which BLAS cannot take:
-    # NumPy would fall back to a slow loop, so a contiguous copy is cheaper.
-    strides = getattr(g, "strides", None)
-    if strides is not None and 0 in strides:
-        return array_module_of(g).ascontiguousarray(g)
-    return g
-
-
-def _matmul_a(g, out, ctx, a, b):
-    a1, b1 = ctx
-    g = _blas_ready(g)
-    if b1:  # (.., n, k) @ (k,) -> (.., n): grad_a = g[..., None] * b
-        return g.reshape(g.shape + (1,)) * b
-    if a1:  # (k,) @ (.., k, m) -> (.., m): grad_a = sum over batch of b @ g
-        return (b @ g.reshape(g.shape + (1,))).reshape(b.shape[:-2] + (b.shape[-2],))
-    return g @ b.swapaxes(-1, -2)
-
-
-def _matmul_b(g, out, ctx, a, b):
-    a1, b1 = ctx
-    g = _blas_ready(g)
-    if a1 and b1:
-        return g * a
-    if a1:  # (k,) @ (.., k, m): grad_b = a[:, None] * g[..., None, :]
-        return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
-    if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
-        return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
-    return a.swapaxes(-1, -2) @ g
-
-
-def matmul(a: Any, b: Any) -> Tensor:
-    """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
-    a, b = _pair(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{_operands('matmul', a, b)}: matmul needs at least 1-D operands")
-    try:
-        value = a.value @ b.value
-    except ValueError:
-        k_a = a.shape[-1]
-        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-        why = (f"inner dimensions differ ({k_a} != {k_b})" if k_a != k_b
-               else "batch dimensions do not broadcast")
-        raise ValueError(f"{_operands('matmul', a, b)}: {why}") from None
-    return _node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
-
-
-def _sparse_module(matrix: Any) -> Any:
-    getter = getattr(type(matrix), "__ag_sparse_module__", None)
-    if getter is not None:  # a test backend's sparse matrix (ag.gpu.fake)
-        return getter(matrix)
-    if type(matrix).__module__.startswith("cupyx"):
-        import cupyx.scipy.sparse as sparse
-    else:
-        import scipy.sparse as sparse
-    return sparse
-
-
-def _selection_columns(s: Any) -> Any:
-    """For a matrix with at most one nonzero per column (im2col's shape): the row of each
-    column's entry, its value (None when every value is 1) and the empty columns (None
-    when there are none; padding makes them); else None.
-
-    Then ``x @ s`` is a column gather of ``x``: one C-ordered copy instead of scipy's
-    Fortran-ordered product that the next reshape would copy again. The analysis is
-    cached on the matrix object.
-    """
-    cached = getattr(s, "_ag_selection", False)
-    if cached is not False:
-        return cached
-    result = None
-    if type(s).__module__.startswith("scipy"):
-        csc = s.tocsc()
-        counts = np.diff(csc.indptr)
-        if csc.shape[1] and counts.max(initial=0) <= 1:
-            filled = counts == 1
-            rows = np.zeros(csc.shape[1], dtype=np.intp)
-            rows[filled] = csc.indices
-            data = np.ones(csc.shape[1], dtype=csc.dtype)
-            data[filled] = csc.data
-            empty = np.flatnonzero(~filled)
-            result = (rows, None if np.all(data == 1) else data, empty if empty.size else None)
-    try:
-        s._ag_selection = result
-    except AttributeError:  # a matrix type that takes no attributes: analyse each time
-        pass
-    return result
-
-
-def _dense_times_sparse(x: Any, s: Any) -> Any:
-    flat = x.reshape(-1, x.shape[-1])
-    selection = _selection_columns(s) if array_module_of(flat) is np else None
-    if selection is not None:
-        rows, data, empty = selection
-        product = np.take(flat, rows, axis=1)
-        if data is not None:
-            product *= data.astype(product.dtype, copy=False)
-        if empty is not None:
-            product[:, empty] = 0
-    else:
-        # scipy's dense @ sparse comes back Fortran-ordered; the callers reshape it
-        product = flat @ s
-        xp = array_module_of(product)
-        product = xp.ascontiguousarray(product)
-    return product.reshape(x.shape[:-1] + (s.shape[1],))
-
-
-def _spc_dense_left(g, out, s, x):
-    if isinstance(g, Tensor) or not type(s).__module__.startswith("scipy"):
-        return spcmatmul(g, s.T)
-    # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
-    # C-ordered result, with no transposed copy of g and no big temporary.
-    flat = g.reshape(-1, g.shape[-1])
-    result = np.empty((flat.shape[0], s.shape[0]), dtype=np.result_type(flat.dtype, s.dtype))
-    for i in range(flat.shape[0]):
-        result[i] = s @ flat[i]
-    return result.reshape(g.shape[:-1] + (s.shape[0],))
-
-
-def _spc_dense_right(g, out, s, x):
-    return spcmatmul(s.T, g)
-
-
-def spcmatmul(a: Any, b: Any) -> Any:
-    """Dense times a constant sparse matrix (either order), differentiable in the dense one.
-
-    ``spcmatmul(X, S)`` is ``X @ S`` for ``X`` of shape ``(..., n)`` and ``S`` of shape
-    ``(n, m)``; ``spcmatmul(S, X)`` is ``S @ X`` for ``X`` of shape ``(n, k)``. ``S`` is a
-    scipy.sparse (or cupyx.scipy.sparse) matrix and gets no gradient.
-
-    >>> import ag, scipy.sparse as sp
-    >>> X = ag.tensor([[1.0, 2.0]])
-    >>> ag.spcmatmul(X, sp.csr_matrix([[0.0, 1.0], [1.0, 0.0]])).value
-    array([[2., 1.]])
-    """
-    a_sparse = _is_sparse(a)
-    b_sparse = _is_sparse(b)
-    if a_sparse == b_sparse:
-        raise TypeError("spcmatmul: exactly one operand must be a scipy.sparse matrix")
-    _check_sparse_device(a, b) if b_sparse else _check_sparse_device(b, a)
-    if b_sparse:
-        if not isinstance(a, Tensor):
-            return _dense_times_sparse(a, b)
-        if a.ndim < 1 or a.shape[-1] != b.shape[0]:
-            raise ValueError(
-                f"spcmatmul: {_describe(a)} times a sparse matrix of shape {tuple(b.shape)}: "
-                f"the last dimension {a.shape[-1] if a.ndim else '()'} must equal the "
-                f"matrix's rows {b.shape[0]}"
-            )
-        return _node(_dense_times_sparse(a.value, b), (a,), "spcmatmul", (_spc_dense_left,), b)
-    if not isinstance(b, Tensor):
-        return a @ b
-    if b.ndim not in (1, 2) or b.shape[0] != a.shape[1]:
-        raise ValueError(
-            f"spcmatmul: a sparse matrix of shape {tuple(a.shape)} times {_describe(b)}: the "
-            f"matrix's columns {a.shape[1]} must equal the first dimension "
-            f"{b.shape[0] if b.ndim else '()'}"
-        )
-    return _node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
-
-
-def _check_sparse_device(dense: Any, matrix: Any) -> None:
-    value = _value_of(dense)
-    if array_module_of(value) is np and type(matrix).__module__.startswith("scipy"):
-        return  # the common host case, decided without ag.gpu
-    from ag.gpu.device import DeviceMismatchError, device_of
-
-    on, m_on = device_of(value), device_of(matrix)
-    if on != m_on:
-        what = _describe(dense) if isinstance(dense, Tensor) else f"an array {tuple(value.shape)}"
-        raise DeviceMismatchError(
-            f"spcmatmul: {what} is on {on} but the sparse matrix {tuple(matrix.shape)} is on "
-            f"{m_on}; move the matrix explicitly with ag.gpu.to_device_sparse(matrix, {on!r})"
-        )
-
-
-def _is_sparse(x: Any) -> bool:
-    return hasattr(x, "tocsr") and hasattr(x, "nnz")
-
-
-# -- reductions ----------------------------------------------------------------------------------
-
-
-def _sum_rule(g, out, ctx, a):
-    keep_shape, in_shape = ctx
-    return _expand(g.reshape(keep_shape), in_shape)
-
-
-def tsum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (int, tuple, negative, or None for all)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
-    value = x.value.sum(axis=axes, keepdims=keepdims)
-    return _node(value, (x,), "sum", (_sum_rule,), (_keepdims_shape(x.shape, axes), x.shape))
-
-
-def _mean_rule(g, out, ctx, a):
-    keep_shape, in_shape, scale = ctx
-    return _expand(g.reshape(keep_shape) * scale, in_shape)
-
-
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis``."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
-    scale = 1.0 / max(math.prod([x.shape[a] for a in axes]), 1)
-    value = x.value.mean(axis=axes, keepdims=keepdims)
-    return _node(value, (x,), "mean", (_mean_rule,),
-                 (_keepdims_shape(x.shape, axes), x.shape, scale))
-
-
-def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance over ``axis`` (``ddof=1`` for the unbiased estimate)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
-    count_ = math.prod(x.shape[a] for a in axes)
-    centred = x - mean(x, axes, keepdims=True)
-    return tsum(centred * centred, axes, keepdims) * (1.0 / max(count_ - ddof, 1))
-
-
-def _extreme_rule(g, out, ctx, a):
-    mask, keep_shape = ctx
-    return g.reshape(keep_shape) * mask
-
-
-def _extreme(x: Any, axis: Any, keepdims: bool, op: str) -> Tensor:
-    x = _unary(x)
-    if x.size == 0:
-        raise ValueError(f"{op}: {_describe(x)} is empty")
-    axes = _normalize_axes(axis, x.ndim)
-    v = x.value
-    picked = v.max(axis=axes, keepdims=True) if op == "max" else v.min(axis=axes, keepdims=True)
-    # Ties share the gradient equally, so it is the same whichever element NumPy picks.
-    hits = (v == picked).astype(v.dtype)
-    mask = hits / hits.sum(axis=axes, keepdims=True)
-    value = picked if keepdims else picked.reshape(tuple(n for i, n in enumerate(v.shape) if i not in axes))
-    return _node(value, (x,), op, (_extreme_rule,), (mask, picked.shape))
-
-
-def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return _extreme(x, axis, keepdims, "max")
-
-
-def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Minimum over ``axis``; tied minima share the gradient equally."""
-    return _extreme(x, axis, keepdims, "min")
-
-
-# -- shape ops -----------------------------------------------------------------------------------
-
-
-def _reshape_rule(g, out, in_shape, a):
-    return g.reshape(in_shape)
-
-
-def reshape(x: Any, shape: Any) -> Any:
-    """``x`` with a new shape (same elements, C order); arrays pass through."""
-    if not isinstance(x, Tensor):
-        return x.reshape(shape)
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    try:
-        value = x.value.reshape(shape)
-    except ValueError:
-        raise ValueError(
-            f"reshape: cannot reshape {_describe(x)} ({x.size} elements) to {tuple(shape)}"
-        ) from None
-    return _node(value, (x,), "reshape", (_reshape_rule,), x.shape)
-
-
-def _transpose_rule(g, out, axes, a):
-    inverse = tuple(int(i) for i in np.argsort(axes))
-    return g.transpose(inverse)
-
-
-def transpose(x: Any, axes: Any = None) -> Any:
-    """Permute the axes (reverse them when ``axes`` is None)."""
-    if not isinstance(x, Tensor):
-        return x.transpose(axes)
-    axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
-    if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation for {_describe(x)}")
-    return _node(x.value.transpose(axes), (x,), "transpose", (_transpose_rule,), axes)
-
-
-def moveaxis(x: Any, source: Any, destination: Any) -> Any:
-    """Move axes to new positions, as ``np.moveaxis``."""
-    if not isinstance(x, Tensor):
-        return array_module_of(x).moveaxis(x, source, destination)
-    src = _normalize_axes(source, x.ndim)
-    dst = _normalize_axes(destination, x.ndim)
-    if len(src) != len(dst):
-        raise ValueError(f"moveaxis: {_describe(x)}: source {source} and destination "
-                         f"{destination} need the same number of axes")
-    order = [n for n in range(x.ndim) if n not in src]
-    for d, s in sorted(zip(dst, src)):
-        order.insert(d, s)
-    return transpose(x, tuple(order))
-
-
-def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
-    """Exchange two axes."""
-    if not isinstance(x, Tensor):
-        return x.swapaxes(axis1, axis2)
-    axes = list(range(x.ndim))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(x, tuple(axes))
-
-
-def squeeze(x: Any, axis: Any = None) -> Tensor:
-    """Drop axes of length one."""
-    x = _unary(x)
-    try:
-        shape = array_module_of(x.value).squeeze(x.value, axis).shape
-    except ValueError as err:
-        raise ValueError(f"squeeze: {_describe(x)}: {err}") from None
-    return reshape(x, shape)
-
-
-def expand_dims(x: Any, axis: Any) -> Any:
-    """Insert axes of length one at ``axis``."""
-    if not isinstance(x, Tensor):
-        return array_module_of(x).expand_dims(x, axis)
-    shape = np.expand_dims(np.empty(x.shape, dtype=bool), axis).shape
-    return reshape(x, shape)
-
-
-def flatten(x: Any) -> Any:
-    """The elements as a 1-D tensor."""
-    return reshape(x, (-1,))
-
-
-def _broadcast_rule(g, out, ctx, a):
-    return g  # Tensor._backward sums it back to the input's shape
-
-
-def broadcast_to(x: Any, shape: Any) -> Any:
-    """``x`` stretched to ``shape`` by NumPy's broadcasting rules."""
-    if not isinstance(x, Tensor):
-        return array_module_of(x).broadcast_to(x, shape)
-    try:
-        value = array_module_of(x.value).broadcast_to(x.value, shape)
-    except ValueError:
-        raise ValueError(f"broadcast_to: {_describe(x)} does not broadcast to {tuple(shape)}") from None
-    return _node(value, (x,), "broadcast_to", (_broadcast_rule,))
-
-
-# -- indexing, joining, splitting -------------------------------------------------------------------
-
-
-def _is_basic_index(index: Any) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool)
-        for p in parts
-    )
-
-
-def _getitem_rule(g, out, ctx, a):
-    index, shape, basic = ctx
-    return index_add(g, index, shape, basic)
-
-
-def _index_add_rule(g, out, ctx, a):
-    index = ctx[0]
-    return g[index]
-
-
-def index_add(g: Any, index: Any, shape: tuple, basic: bool = False) -> Any:
-    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices accumulate).
-
-    The backward of indexing; differentiable itself, its backward is indexing.
-    """
-    if isinstance(g, Tensor):
-        return _node(_index_add_array(g.value, index, shape, basic), (g,), "index_add",
-                     (_index_add_rule,), (index,))
-    return _index_add_array(g, index, shape, basic)
-
-
-def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
-    xp = array_module_of(g)
-    out = xp.zeros(shape, dtype=g.dtype)
-    if basic:
-        out[index] = g
-    elif xp is np:
-        np.add.at(out, index, g)
-    else:  # CuPy's add.at wants its index arrays on the device too: copy them explicitly
-        parts = index if isinstance(index, tuple) else (index,)
-        parts = tuple(xp.asarray(p) if isinstance(p, (np.ndarray, list)) else p for p in parts)
-        xp.add.at(out, parts if isinstance(index, tuple) else parts[0], g)
-    return out
-
-
-def _plain_index(index: Any) -> Any:
-    if isinstance(index, Tensor):
-        return index.value.astype(int)
-    if isinstance(index, tuple):
-        return tuple(i.value.astype(int) if isinstance(i, Tensor) else i for i in index)
-    return index
-
-
-def getitem(x: Tensor, index: Any) -> Tensor:
-    """``x[index]``: basic slicing and integer-array indexing; repeated indices accumulate."""
-    index = _plain_index(index)
-    try:
-        value = x.value[index]
-    except (IndexError, TypeError) as err:
-        raise IndexError(f"getitem: {_describe(x)}[{index!r}]: {err}") from None
-    basic = _is_basic_index(index)
-    return _node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
-
-
-def _part_rules(slices: list) -> tuple:
-    # One rule per input, each cutting its own slice out of the output's gradient.
-    return tuple((lambda g, out, ctx, *inputs, _s=s: g[_s]) for s in slices)
-
-
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    tensors = tuple(_unary(t) for t in tensors)
-    if not tensors:
-        raise ValueError("concatenate: needs at least one tensor")
-    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
-        _check_devices("concatenate", *tensors)
-    xp = array_module_of(tensors[0].value)
-    try:
-        value = xp.concatenate([t.value for t in tensors], axis=axis)
-    except ValueError as err:
-        shapes = ", ".join(_describe(t) for t in tensors)
-        raise ValueError(f"concatenate: {shapes} along axis {axis}: {err}") from None
-    ax = axis % value.ndim
-    slices, start = [], 0
-    for t in tensors:
-        stop = start + t.shape[ax]
-        slices.append((slice(None),) * ax + (slice(start, stop),))
-        start = stop
-    return _node(value, tensors, "concatenate", _part_rules(slices))
-
-
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
-    tensors = tuple(_unary(t) for t in tensors)
-    if not tensors:
-        raise ValueError("stack: needs at least one tensor")
-    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
-        _check_devices("stack", *tensors)
-    xp = array_module_of(tensors[0].value)
-    try:
-        value = xp.stack([t.value for t in tensors], axis=axis)
-    except ValueError as err:
-        shapes = ", ".join(_describe(t) for t in tensors)
-        raise ValueError(f"stack: {shapes}: {err}") from None
-    ax = axis % value.ndim
-    slices = [(slice(None),) * ax + (k,) for k in range(len(tensors))]
-    return _node(value, tensors, "stack", _part_rules(slices))
-
-
-def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
-    """Split into pieces along ``axis``, as ``np.split``; each piece is an indexing node."""
-    ax = axis % x.ndim
-    n = x.shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ValueError(f"split: axis {axis} of {_describe(x)} does not divide into "
-                             f"{indices_or_sections} equal parts")
-        step = n // indices_or_sections
-        bounds = list(range(0, n + 1, step))
-    else:
-        bounds = [0, *indices_or_sections, n]
-    return [x[(slice(None),) * ax + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-# -- softmax and friends -----------------------------------------------------------------------------
-
-
-def _softmax_rule(g, out, axis, a):
-    return out * (g - (g * out).sum(axis=axis, keepdims=True))
-
-
-def _log_softmax_rule(g, out, axis, a):
-    return g - F.exp(out) * g.sum(axis=axis, keepdims=True)
-
-
-def _logsumexp_rule(g, out, ctx, a):
-    keep_shape = ctx
-    return g.reshape(keep_shape) * F.exp(a - out.reshape(keep_shape))
-
-
-def _stable_max(v: Any, axes: tuple) -> Any:
-    """The max over ``axes`` (kept), with rows of all -inf (or inf) shifted by 0 instead."""
-    m = v.max(axis=axes, keepdims=True)
-    xp = array_module_of(v)
-    if not bool(xp.isfinite(m).all()):
-        m = xp.where(xp.isfinite(m), m, 0.0)
-    return m
-
-
-def _stable_logsumexp(v: Any, axes: tuple) -> Any:
-    xp = array_module_of(v)
-    m = _stable_max(v, axes)
-    return xp.log(xp.exp(v - m).sum(axis=axes, keepdims=True)) + m
-
-
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably (the max is subtracted)."""
-    x = _unary(x)
-    (ax,) = _normalize_axes(axis, x.ndim)
-    xp = array_module_of(x.value)
-    e = xp.exp(x.value - x.value.max(axis=ax, keepdims=True))
-    return _node(e / e.sum(axis=ax, keepdims=True), (x,), "softmax", (_softmax_rule,), ax)
-
-
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """``x - logsumexp(x)`` along ``axis``, computed stably."""
-    x = _unary(x)
-    (ax,) = _normalize_axes(axis, x.ndim)
-    xp = array_module_of(x.value)
-    shifted = x.value - _stable_max(x.value, (ax,))
-    value = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
-    return _node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
-
-
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(x)))`` over ``axis``, computed stably (the max is subtracted)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
-    keep = _stable_logsumexp(x.value, axes)
-    value = keep if keepdims else keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
-    return _node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
-
-
-def _cross_entropy_rule(g, out, ctx, z):
-    labels, lse, scale, per_row = ctx
-    g = g.reshape(g.shape + (1,)) if per_row else g
-    if isinstance(z, Tensor):  # create_graph: the softmax is rebuilt as graph nodes
-        onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
-        return (softmax(z, -1) - onehot) * (g * scale)
-    xp = array_module_of(z)
-    p = xp.exp(z - lse)  # softmax from the forward's logsumexp
-    rows = p.reshape(-1, p.shape[-1])  # a view: p is fresh and C-ordered
-    rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
-    return p * (g * scale)
-
-
-def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy ``logsumexp(z) - z[label]`` as ONE node (classes last).
-
-    The gradient is ``(softmax(z) - onehot(label)) / n``, with no intermediate nodes,
-    which is what makes small training steps cheap. ``labels`` must be integer class
-    indices already checked to be in range; ``ag.nn.functional.cross_entropy`` is the
-    checked entry point and uses this op.
-
-    >>> import numpy as np, ag
-    >>> z = ag.tensor([[0.0, 0.0]])
-    >>> loss = ag.softmax_cross_entropy(z, np.array([1]))
-    >>> round(loss.item(), 4), z.grad is None
-    (0.6931, True)
-    >>> loss.backward(); z.grad
-    array([[ 0.5, -0.5]])
-    """
-    z = _unary(logits)
-    v = z.value
-    xp = array_module_of(v)
-    y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
-    lse = _stable_logsumexp(v, (v.ndim - 1,))
-    flat = v.reshape(-1, v.shape[-1])
-    picked = flat[xp.arange(flat.shape[0]), y.reshape(-1)].reshape(y.shape)
-    losses = lse[..., 0] - picked
-    if reduction == "mean":
-        scale, per_row = 1.0 / max(losses.size, 1), False
-        value = losses.sum() * scale  # ndarray.mean costs twice as much at small sizes
-    elif reduction == "sum":
-        value, scale, per_row = losses.sum(), 1.0, False
-    elif reduction == "none":
-        value, scale, per_row = losses, 1.0, True
-    else:
-        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
-                         f"got {reduction!r}")
-    return _node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
 
 
 # -- factories ------------------------------------------------------------------------------------------
@@ -1522,6 +676,119 @@ def randn_like(x: Any, rng: Any = None, requires_grad: bool = True, label: str =
     rng = rng if rng is not None else np.random.default_rng()
     sample = rng.standard_normal(v.shape).astype(v.dtype)
     return Tensor(array_module_of(v).asarray(sample), label=label, requires_grad=requires_grad)
+
+
+# The op set lives in ag/ops/, one module per family of ops. Importing it here, once
+# Tensor and the construction helpers exist, gives Tensor's methods their functions
+# and keeps ag.tensor the one place every op can be imported from.
+from ag.ops.arithmetic import (
+    _add_a,
+    _binary,
+    _div_a,
+    _div_b,
+    _mul_a,
+    _mul_b,
+    _neg_rule,
+    _np_add,
+    _np_div,
+    _np_mul,
+    _np_sub,
+    _pow_a,
+    _pow_b,
+    _pow_const_rule,
+    _sub_b,
+    add,
+    div,
+    mul,
+    power,
+    sub,
+)
+from ag.ops.elementwise import (
+    _abs_rule,
+    _clip_rule,
+    _exp_rule,
+    _log_rule,
+    _mask_a,
+    _mask_b,
+    _relu_rule,
+    _sigmoid_rule,
+    _sqrt_rule,
+    _tanh_rule,
+    absolute,
+    clip,
+    exp,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+    where,
+)
+from ag.ops.indexing import (
+    _getitem_rule,
+    _index_add_array,
+    _index_add_rule,
+    _is_basic_index,
+    _part_rules,
+    _plain_index,
+    concatenate,
+    getitem,
+    index_add,
+    split,
+    stack,
+)
+from ag.ops.linalg import (
+    _blas_ready,
+    _check_sparse_device,
+    _dense_times_sparse,
+    _is_sparse,
+    _matmul_a,
+    _matmul_b,
+    _selection_columns,
+    _sparse_module,
+    _spc_dense_left,
+    _spc_dense_right,
+    matmul,
+    spcmatmul,
+)
+from ag.ops.reductions import (
+    _extreme,
+    _extreme_rule,
+    _mean_rule,
+    _sum_rule,
+    mean,
+    tmax,
+    tmin,
+    tsum,
+    var,
+)
+from ag.ops.shape import (
+    _broadcast_rule,
+    _reshape_rule,
+    _transpose_rule,
+    broadcast_to,
+    expand_dims,
+    flatten,
+    moveaxis,
+    reshape,
+    squeeze,
+    swapaxes,
+    transpose,
+)
+from ag.ops.softmax import (
+    _cross_entropy_rule,
+    _log_softmax_rule,
+    _logsumexp_rule,
+    _softmax_rule,
+    _stable_logsumexp,
+    _stable_max,
+    log_softmax,
+    logsumexp,
+    softmax,
+    softmax_cross_entropy,
+)
 
 
 # `ag.tensor(...)` is the course's constructor, and `ag.tensor` is also this module:

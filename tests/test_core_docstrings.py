@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 CORE = ["ag", "ag.autodiff", "ag.scalar", "ag.tensor", "ag.functions", "ag.higher_order",
-        "ag.anomaly", "ag.testing.gradcheck"]
+        "ag.anomaly", "ag.testing.gradcheck", "ag.ops.arithmetic", "ag.ops.elementwise",
+        "ag.ops.linalg", "ag.ops.reductions", "ag.ops.shape", "ag.ops.indexing", "ag.ops.softmax"]
 
 
 @pytest.mark.parametrize("name", CORE)

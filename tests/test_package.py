@@ -23,3 +23,10 @@ def test_public_surface():
         assert hasattr(ag, name), name
     assert ag.tensor([1.0]).shape == (1,)
     assert "Tensor" in dir(ag)
+
+
+def test_each_op_module_imports_on_its_own():
+    # ag.tensor and ag/ops/* import each other; any of them may be imported first
+    for module in ["arithmetic", "elementwise", "linalg", "reductions", "shape", "indexing", "softmax"]:
+        code = f"import ag.ops.{module}, ag; assert ag.tensor([1.0]).shape == (1,)"
+        subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,168 @@
+"""Elementwise functions: exp, log, sqrt, abs, relu, tanh, sigmoid, maximum, minimum,
+where, clip.
+
+Part of the Tensor engine: each op computes its value and makes a node with one
+backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ag import functions as F
+from ag.tensor import (
+    Tensor,
+    _check_devices,
+    _describe,
+    _leaf,
+    _node,
+    _operands,
+    _pair,
+    _unary,
+    _value_of,
+    array_module_of,
+)
+
+
+def _exp_rule(g, out, ctx, a):
+    return g * out
+
+
+def _log_rule(g, out, ctx, a):
+    return g / a
+
+
+def _sqrt_rule(g, out, ctx, a):
+    return g / (2.0 * out)
+
+
+def _abs_rule(g, out, ctx, a):
+    return g * array_module_of(ctx).sign(ctx)
+
+
+def _relu_rule(g, out, mask, a):
+    # the mask is boolean; a Tensor gradient (create_graph) needs it in its dtype
+    return g * mask.astype(g.dtype) if isinstance(g, Tensor) else g * mask
+
+
+def _tanh_rule(g, out, ctx, a):
+    return g * (1.0 - out * out)
+
+
+def _sigmoid_rule(g, out, ctx, a):
+    return g * out * (1.0 - out)
+
+
+def exp(x: Any) -> Tensor:
+    """Elementwise ``e**x``."""
+    x = _unary(x)
+    return _node(array_module_of(x.value).exp(x.value), (x,), "exp", (_exp_rule,))
+
+
+def log(x: Any) -> Tensor:
+    """Elementwise natural log; an input with a non-positive element is an error."""
+    x = _unary(x)
+    xp = array_module_of(x.value)
+    if not bool((x.value > 0).all()):
+        raise ValueError(f"log: the input {_describe(x)} has non-positive elements")
+    return _node(xp.log(x.value), (x,), "log", (_log_rule,))
+
+
+def sqrt(x: Any) -> Tensor:
+    """Elementwise square root; a negative element is an error."""
+    x = _unary(x)
+    xp = array_module_of(x.value)
+    if not bool((x.value >= 0).all()):
+        raise ValueError(f"sqrt: the input {_describe(x)} has negative elements")
+    return _node(xp.sqrt(x.value), (x,), "sqrt", (_sqrt_rule,))
+
+
+def absolute(x: Any) -> Tensor:
+    """Elementwise ``|x|`` (gradient sign(x), 0 at 0)."""
+    x = _unary(x)
+    return _node(abs(x.value), (x,), "abs", (_abs_rule,), x.value)
+
+
+def relu(x: Any) -> Tensor:
+    """Elementwise ``max(x, 0)`` (gradient 1 where x > 0, else 0)."""
+    x = _unary(x)
+    v = x.value
+    return _node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
+
+
+def tanh(x: Any) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    x = _unary(x)
+    return _node(array_module_of(x.value).tanh(x.value), (x,), "tanh", (_tanh_rule,))
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Elementwise logistic function, stable for large ``|x|``."""
+    x = _unary(x)
+    return _node(F.sigmoid(x.value), (x,), "sigmoid", (_sigmoid_rule,))
+
+
+def _mask_a(g, out, mask, a, b):
+    return g * mask
+
+
+def _mask_b(g, out, mask, a, b):
+    return g * (1 - mask)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; at ties the gradient goes to ``a``."""
+    a, b = _pair(a, b, "maximum")
+    xp = array_module_of(a.value)
+    try:
+        mask = a.value >= b.value
+    except ValueError as err:
+        raise ValueError(f"{_operands('maximum', a, b)}: shapes do not broadcast ({err})") from None
+    return _node(xp.maximum(a.value, b.value), (a, b), "maximum", (_mask_a, _mask_b),
+                 mask.astype(a.value.dtype))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; at ties the gradient goes to ``a``."""
+    a, b = _pair(a, b, "minimum")
+    xp = array_module_of(a.value)
+    try:
+        mask = a.value <= b.value
+    except ValueError as err:
+        raise ValueError(f"{_operands('minimum', a, b)}: shapes do not broadcast ({err})") from None
+    return _node(xp.minimum(a.value, b.value), (a, b), "minimum", (_mask_a, _mask_b),
+                 mask.astype(a.value.dtype))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (the condition is not differentiated)."""
+    a, b = _pair(a, b, "where")
+    xp = array_module_of(a.value)
+    cond = _value_of(condition)
+    if hasattr(cond, "dtype") and type(cond) is not type(a.value):
+        mask = _leaf(cond, False)
+        mask.label = "condition"
+        _check_devices("where", mask, a)  # a mask on another device is not moved silently
+    cond = xp.asarray(cond).astype(bool)
+    try:
+        value = xp.where(cond, a.value, b.value)
+    except ValueError as err:
+        raise ValueError(f"{_operands('where', a, b)}: shapes do not broadcast ({err})") from None
+    return _node(value, (a, b), "where", (_mask_a, _mask_b), cond.astype(a.value.dtype))
+
+
+def _clip_rule(g, out, mask, a):
+    return g * mask
+
+
+def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
+    """Values limited to ``[low, high]``; the gradient is 0 where a limit applies."""
+    x = _unary(x)
+    v = x.value
+    xp = array_module_of(v)
+    mask = xp.ones(v.shape, dtype=bool)
+    if low is not None:
+        mask &= v >= low
+    if high is not None:
+        mask &= v <= high
+    return _node(xp.clip(v, low, high), (x,), "clip", (_clip_rule,), mask.astype(v.dtype))

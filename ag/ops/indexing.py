@@ -1,0 +1,143 @@
+"""Indexing (basic and integer arrays), concatenate, stack, split.
+
+Part of the Tensor engine: each op computes its value and makes a node with one
+backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ag.tensor import (
+    Tensor,
+    _check_devices,
+    _describe,
+    _node,
+    _unary,
+    array_module_of,
+)
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool)
+        for p in parts
+    )
+
+
+def _getitem_rule(g, out, ctx, a):
+    index, shape, basic = ctx
+    return index_add(g, index, shape, basic)
+
+
+def _index_add_rule(g, out, ctx, a):
+    index = ctx[0]
+    return g[index]
+
+
+def index_add(g: Any, index: Any, shape: tuple, basic: bool = False) -> Any:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices accumulate).
+
+    The backward of indexing; differentiable itself, its backward is indexing.
+    """
+    if isinstance(g, Tensor):
+        return _node(_index_add_array(g.value, index, shape, basic), (g,), "index_add",
+                     (_index_add_rule,), (index,))
+    return _index_add_array(g, index, shape, basic)
+
+
+def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
+    xp = array_module_of(g)
+    out = xp.zeros(shape, dtype=g.dtype)
+    if basic:
+        out[index] = g
+    elif xp is np:
+        np.add.at(out, index, g)
+    else:  # CuPy's add.at wants its index arrays on the device too: copy them explicitly
+        parts = index if isinstance(index, tuple) else (index,)
+        parts = tuple(xp.asarray(p) if isinstance(p, (np.ndarray, list)) else p for p in parts)
+        xp.add.at(out, parts if isinstance(index, tuple) else parts[0], g)
+    return out
+
+
+def _plain_index(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.value.astype(int)
+    if isinstance(index, tuple):
+        return tuple(i.value.astype(int) if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]``: basic slicing and integer-array indexing; repeated indices accumulate."""
+    index = _plain_index(index)
+    try:
+        value = x.value[index]
+    except (IndexError, TypeError) as err:
+        raise IndexError(f"getitem: {_describe(x)}[{index!r}]: {err}") from None
+    basic = _is_basic_index(index)
+    return _node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
+
+
+def _part_rules(slices: list) -> tuple:
+    # One rule per input, each cutting its own slice out of the output's gradient.
+    return tuple((lambda g, out, ctx, *inputs, _s=s: g[_s]) for s in slices)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = tuple(_unary(t) for t in tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
+        _check_devices("concatenate", *tensors)
+    xp = array_module_of(tensors[0].value)
+    try:
+        value = xp.concatenate([t.value for t in tensors], axis=axis)
+    except ValueError as err:
+        shapes = ", ".join(_describe(t) for t in tensors)
+        raise ValueError(f"concatenate: {shapes} along axis {axis}: {err}") from None
+    ax = axis % value.ndim
+    slices, start = [], 0
+    for t in tensors:
+        stop = start + t.shape[ax]
+        slices.append((slice(None),) * ax + (slice(start, stop),))
+        start = stop
+    return _node(value, tensors, "concatenate", _part_rules(slices))
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis."""
+    tensors = tuple(_unary(t) for t in tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
+        _check_devices("stack", *tensors)
+    xp = array_module_of(tensors[0].value)
+    try:
+        value = xp.stack([t.value for t in tensors], axis=axis)
+    except ValueError as err:
+        shapes = ", ".join(_describe(t) for t in tensors)
+        raise ValueError(f"stack: {shapes}: {err}") from None
+    ax = axis % value.ndim
+    slices = [(slice(None),) * ax + (k,) for k in range(len(tensors))]
+    return _node(value, tensors, "stack", _part_rules(slices))
+
+
+def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """Split into pieces along ``axis``, as ``np.split``; each piece is an indexing node."""
+    ax = axis % x.ndim
+    n = x.shape[ax]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError(f"split: axis {axis} of {_describe(x)} does not divide into "
+                             f"{indices_or_sections} equal parts")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0, *indices_or_sections, n]
+    return [x[(slice(None),) * ax + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]

@@ -1,0 +1,201 @@
+"""Matrix products: ``@`` with NumPy's rules, and ``spcmatmul`` with a constant sparse matrix.
+
+Part of the Tensor engine: each op computes its value and makes a node with one
+backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ag.tensor import (
+    Tensor,
+    _describe,
+    _node,
+    _operands,
+    _pair,
+    _value_of,
+    array_module_of,
+)
+
+
+def _blas_ready(g: Any) -> Any:
+    # sum's backward hands on a stride-0 broadcast view, which BLAS cannot take:
+    # NumPy would fall back to a slow loop, so a contiguous copy is cheaper.
+    strides = getattr(g, "strides", None)
+    if strides is not None and 0 in strides:
+        return array_module_of(g).ascontiguousarray(g)
+    return g
+
+
+def _matmul_a(g, out, ctx, a, b):
+    a1, b1 = ctx
+    g = _blas_ready(g)
+    if b1:  # (.., n, k) @ (k,) -> (.., n): grad_a = g[..., None] * b
+        return g.reshape(g.shape + (1,)) * b
+    if a1:  # (k,) @ (.., k, m) -> (.., m): grad_a = sum over batch of b @ g
+        return (b @ g.reshape(g.shape + (1,))).reshape(b.shape[:-2] + (b.shape[-2],))
+    return g @ b.swapaxes(-1, -2)
+
+
+def _matmul_b(g, out, ctx, a, b):
+    a1, b1 = ctx
+    g = _blas_ready(g)
+    if a1 and b1:
+        return g * a
+    if a1:  # (k,) @ (.., k, m): grad_b = a[:, None] * g[..., None, :]
+        return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+    if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
+        return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
+    return a.swapaxes(-1, -2) @ g
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
+    a, b = _pair(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{_operands('matmul', a, b)}: matmul needs at least 1-D operands")
+    try:
+        value = a.value @ b.value
+    except ValueError:
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        why = (f"inner dimensions differ ({k_a} != {k_b})" if k_a != k_b
+               else "batch dimensions do not broadcast")
+        raise ValueError(f"{_operands('matmul', a, b)}: {why}") from None
+    return _node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
+
+
+def _sparse_module(matrix: Any) -> Any:
+    getter = getattr(type(matrix), "__ag_sparse_module__", None)
+    if getter is not None:  # a test backend's sparse matrix (ag.gpu.fake)
+        return getter(matrix)
+    if type(matrix).__module__.startswith("cupyx"):
+        import cupyx.scipy.sparse as sparse
+    else:
+        import scipy.sparse as sparse
+    return sparse
+
+
+def _selection_columns(s: Any) -> Any:
+    """For a matrix with at most one nonzero per column (im2col's shape): the row of each
+    column's entry, its value (None when every value is 1) and the empty columns (None
+    when there are none; padding makes them); else None.
+
+    Then ``x @ s`` is a column gather of ``x``: one C-ordered copy instead of scipy's
+    Fortran-ordered product that the next reshape would copy again. The analysis is
+    cached on the matrix object.
+    """
+    cached = getattr(s, "_ag_selection", False)
+    if cached is not False:
+        return cached
+    result = None
+    if type(s).__module__.startswith("scipy"):
+        csc = s.tocsc()
+        counts = np.diff(csc.indptr)
+        if csc.shape[1] and counts.max(initial=0) <= 1:
+            filled = counts == 1
+            rows = np.zeros(csc.shape[1], dtype=np.intp)
+            rows[filled] = csc.indices
+            data = np.ones(csc.shape[1], dtype=csc.dtype)
+            data[filled] = csc.data
+            empty = np.flatnonzero(~filled)
+            result = (rows, None if np.all(data == 1) else data, empty if empty.size else None)
+    try:
+        s._ag_selection = result
+    except AttributeError:  # a matrix type that takes no attributes: analyse each time
+        pass
+    return result
+
+
+def _dense_times_sparse(x: Any, s: Any) -> Any:
+    flat = x.reshape(-1, x.shape[-1])
+    selection = _selection_columns(s) if array_module_of(flat) is np else None
+    if selection is not None:
+        rows, data, empty = selection
+        product = np.take(flat, rows, axis=1)
+        if data is not None:
+            product *= data.astype(product.dtype, copy=False)
+        if empty is not None:
+            product[:, empty] = 0
+    else:
+        # scipy's dense @ sparse comes back Fortran-ordered; the callers reshape it
+        product = flat @ s
+        xp = array_module_of(product)
+        product = xp.ascontiguousarray(product)
+    return product.reshape(x.shape[:-1] + (s.shape[1],))
+
+
+def _spc_dense_left(g, out, s, x):
+    if isinstance(g, Tensor) or not type(s).__module__.startswith("scipy"):
+        return spcmatmul(g, s.T)
+    # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
+    # C-ordered result, with no transposed copy of g and no big temporary.
+    flat = g.reshape(-1, g.shape[-1])
+    result = np.empty((flat.shape[0], s.shape[0]), dtype=np.result_type(flat.dtype, s.dtype))
+    for i in range(flat.shape[0]):
+        result[i] = s @ flat[i]
+    return result.reshape(g.shape[:-1] + (s.shape[0],))
+
+
+def _spc_dense_right(g, out, s, x):
+    return spcmatmul(s.T, g)
+
+
+def spcmatmul(a: Any, b: Any) -> Any:
+    """Dense times a constant sparse matrix (either order), differentiable in the dense one.
+
+    ``spcmatmul(X, S)`` is ``X @ S`` for ``X`` of shape ``(..., n)`` and ``S`` of shape
+    ``(n, m)``; ``spcmatmul(S, X)`` is ``S @ X`` for ``X`` of shape ``(n, k)``. ``S`` is a
+    scipy.sparse (or cupyx.scipy.sparse) matrix and gets no gradient.
+
+    >>> import ag, scipy.sparse as sp
+    >>> X = ag.tensor([[1.0, 2.0]])
+    >>> ag.spcmatmul(X, sp.csr_matrix([[0.0, 1.0], [1.0, 0.0]])).value
+    array([[2., 1.]])
+    """
+    a_sparse = _is_sparse(a)
+    b_sparse = _is_sparse(b)
+    if a_sparse == b_sparse:
+        raise TypeError("spcmatmul: exactly one operand must be a scipy.sparse matrix")
+    _check_sparse_device(a, b) if b_sparse else _check_sparse_device(b, a)
+    if b_sparse:
+        if not isinstance(a, Tensor):
+            return _dense_times_sparse(a, b)
+        if a.ndim < 1 or a.shape[-1] != b.shape[0]:
+            raise ValueError(
+                f"spcmatmul: {_describe(a)} times a sparse matrix of shape {tuple(b.shape)}: "
+                f"the last dimension {a.shape[-1] if a.ndim else '()'} must equal the "
+                f"matrix's rows {b.shape[0]}"
+            )
+        return _node(_dense_times_sparse(a.value, b), (a,), "spcmatmul", (_spc_dense_left,), b)
+    if not isinstance(b, Tensor):
+        return a @ b
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[1]:
+        raise ValueError(
+            f"spcmatmul: a sparse matrix of shape {tuple(a.shape)} times {_describe(b)}: the "
+            f"matrix's columns {a.shape[1]} must equal the first dimension "
+            f"{b.shape[0] if b.ndim else '()'}"
+        )
+    return _node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
+
+
+def _check_sparse_device(dense: Any, matrix: Any) -> None:
+    value = _value_of(dense)
+    if array_module_of(value) is np and type(matrix).__module__.startswith("scipy"):
+        return  # the common host case, decided without ag.gpu
+    from ag.gpu.device import DeviceMismatchError, device_of
+
+    on, m_on = device_of(value), device_of(matrix)
+    if on != m_on:
+        what = _describe(dense) if isinstance(dense, Tensor) else f"an array {tuple(value.shape)}"
+        raise DeviceMismatchError(
+            f"spcmatmul: {what} is on {on} but the sparse matrix {tuple(matrix.shape)} is on "
+            f"{m_on}; move the matrix explicitly with ag.gpu.to_device_sparse(matrix, {on!r})"
+        )
+
+
+def _is_sparse(x: Any) -> bool:
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")

@@ -1,0 +1,124 @@
+"""softmax, log_softmax, logsumexp (stable), and the fused softmax cross-entropy.
+
+Part of the Tensor engine: each op computes its value and makes a node with one
+backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ag import functions as F
+from ag.tensor import (
+    Tensor,
+    _node,
+    _normalize_axes,
+    _unary,
+    array_module_of,
+)
+
+
+def _softmax_rule(g, out, axis, a):
+    return out * (g - (g * out).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_rule(g, out, axis, a):
+    return g - F.exp(out) * g.sum(axis=axis, keepdims=True)
+
+
+def _logsumexp_rule(g, out, ctx, a):
+    keep_shape = ctx
+    return g.reshape(keep_shape) * F.exp(a - out.reshape(keep_shape))
+
+
+def _stable_max(v: Any, axes: tuple) -> Any:
+    """The max over ``axes`` (kept), with rows of all -inf (or inf) shifted by 0 instead."""
+    m = v.max(axis=axes, keepdims=True)
+    xp = array_module_of(v)
+    if not bool(xp.isfinite(m).all()):
+        m = xp.where(xp.isfinite(m), m, 0.0)
+    return m
+
+
+def _stable_logsumexp(v: Any, axes: tuple) -> Any:
+    xp = array_module_of(v)
+    m = _stable_max(v, axes)
+    return xp.log(xp.exp(v - m).sum(axis=axes, keepdims=True)) + m
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably (the max is subtracted)."""
+    x = _unary(x)
+    (ax,) = _normalize_axes(axis, x.ndim)
+    xp = array_module_of(x.value)
+    e = xp.exp(x.value - x.value.max(axis=ax, keepdims=True))
+    return _node(e / e.sum(axis=ax, keepdims=True), (x,), "softmax", (_softmax_rule,), ax)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis``, computed stably."""
+    x = _unary(x)
+    (ax,) = _normalize_axes(axis, x.ndim)
+    xp = array_module_of(x.value)
+    shifted = x.value - _stable_max(x.value, (ax,))
+    value = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
+    return _node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis``, computed stably (the max is subtracted)."""
+    x = _unary(x)
+    axes = _normalize_axes(axis, x.ndim)
+    keep = _stable_logsumexp(x.value, axes)
+    value = keep if keepdims else keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return _node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
+
+
+def _cross_entropy_rule(g, out, ctx, z):
+    labels, lse, scale, per_row = ctx
+    g = g.reshape(g.shape + (1,)) if per_row else g
+    if isinstance(z, Tensor):  # create_graph: the softmax is rebuilt as graph nodes
+        onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
+        return (softmax(z, -1) - onehot) * (g * scale)
+    xp = array_module_of(z)
+    p = xp.exp(z - lse)  # softmax from the forward's logsumexp
+    rows = p.reshape(-1, p.shape[-1])  # a view: p is fresh and C-ordered
+    rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
+    return p * (g * scale)
+
+
+def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy ``logsumexp(z) - z[label]`` as ONE node (classes last).
+
+    The gradient is ``(softmax(z) - onehot(label)) / n``, with no intermediate nodes,
+    which is what makes small training steps cheap. ``labels`` must be integer class
+    indices already checked to be in range; ``ag.nn.functional.cross_entropy`` is the
+    checked entry point and uses this op.
+
+    >>> import numpy as np, ag
+    >>> z = ag.tensor([[0.0, 0.0]])
+    >>> loss = ag.softmax_cross_entropy(z, np.array([1]))
+    >>> round(loss.item(), 4), z.grad is None
+    (0.6931, True)
+    >>> loss.backward(); z.grad
+    array([[ 0.5, -0.5]])
+    """
+    z = _unary(logits)
+    v = z.value
+    xp = array_module_of(v)
+    y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
+    lse = _stable_logsumexp(v, (v.ndim - 1,))
+    flat = v.reshape(-1, v.shape[-1])
+    picked = flat[xp.arange(flat.shape[0]), y.reshape(-1)].reshape(y.shape)
+    losses = lse[..., 0] - picked
+    if reduction == "mean":
+        scale, per_row = 1.0 / max(losses.size, 1), False
+        value = losses.sum() * scale  # ndarray.mean costs twice as much at small sizes
+    elif reduction == "sum":
+        value, scale, per_row = losses.sum(), 1.0, False
+    elif reduction == "none":
+        value, scale, per_row = losses, 1.0, True
+    else:
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    return _node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
