@@ -88,19 +88,25 @@ def _part_rules(slices: list) -> tuple:
     return tuple((lambda g, out, ctx, *inputs, _s=s: g[_s]) for s in slices)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def _join(op: str, tensors: Sequence[Any], axis: int) -> tuple[tuple[Tensor, ...], Any]:
+    """The inputs as Tensors and ``xp.concatenate`` or ``xp.stack`` of their values."""
     tensors = tuple(_unary(t) for t in tensors)
     if not tensors:
-        raise ValueError("concatenate: needs at least one tensor")
+        raise ValueError(f"{op}: needs at least one tensor")
     if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
-        _check_devices("concatenate", *tensors)
+        _check_devices(op, *tensors)
     xp = array_module_of(tensors[0].value)
     try:
-        value = xp.concatenate([t.value for t in tensors], axis=axis)
+        value = getattr(xp, op)([t.value for t in tensors], axis=axis)
     except ValueError as err:
         shapes = ", ".join(_describe(t) for t in tensors)
-        raise ValueError(f"concatenate: {shapes} along axis {axis}: {err}") from None
+        raise ValueError(f"{op}: {shapes} along axis {axis}: {err}") from None
+    return tensors, value
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors, value = _join("concatenate", tensors, axis)
     ax = axis % value.ndim
     slices, start = [], 0
     for t in tensors:
@@ -112,17 +118,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
-    tensors = tuple(_unary(t) for t in tensors)
-    if not tensors:
-        raise ValueError("stack: needs at least one tensor")
-    if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
-        _check_devices("stack", *tensors)
-    xp = array_module_of(tensors[0].value)
-    try:
-        value = xp.stack([t.value for t in tensors], axis=axis)
-    except ValueError as err:
-        shapes = ", ".join(_describe(t) for t in tensors)
-        raise ValueError(f"stack: {shapes}: {err}") from None
+    tensors, value = _join("stack", tensors, axis)
     ax = axis % value.ndim
     slices = [(slice(None),) * ax + (k,) for k in range(len(tensors))]
     return _node(value, tensors, "stack", _part_rules(slices))
