@@ -556,7 +556,7 @@ def _pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
         a = _lift(a, b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = _lift(b, a)
-    if type(a.value) is not type(b.value):
+    if type(a.value) is not type(b.value):  # cheap; devices are compared only then
         _check_devices(op, a, b)
     return a, b
 

@@ -13,21 +13,16 @@ import numpy as np
 from ag import functions as F
 from ag.tensor import (
     Tensor,
-    _check_devices,
     _describe,
     _lift,
     _node,
     _operands,
+    _pair,
 )
 
 
 def _binary(op: str, a: Any, b: Any, compute: Any, rules: tuple, ctx: Any = None) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _lift(a, b)
-    if not isinstance(b, Tensor):
-        b = _lift(b, a)
-    if type(a.value) is not type(b.value):  # cheap; devices are compared only then
-        _check_devices(op, a, b)
+    a, b = _pair(a, b, op)
     try:
         value = compute(a.value, b.value)
     except ValueError as err:
