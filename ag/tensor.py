@@ -22,7 +22,7 @@ from typing import Any
 
 from ag.backend import array_module_of
 from ag.ops.arithmetic import add, div, mul, neg, power, sub
-from ag.ops.core import Tensor, custom_op, sum_to_shape, tensor
+from ag.ops.core import Tensor, custom_op, from_numpy, sum_to_shape, tensor
 from ag.ops.elementwise import (
     absolute,
     clip,
@@ -53,7 +53,7 @@ from ag.ops.shape import (
 from ag.ops.softmax import log_softmax, logsumexp, softmax, softmax_cross_entropy
 
 __all__ = [
-    "Tensor", "tensor", "custom_op", "sum_to_shape", "array_module_of",
+    "Tensor", "tensor", "custom_op", "from_numpy", "sum_to_shape", "array_module_of",
     "add", "sub", "mul", "div", "neg", "power", "absolute", "clip", "exp", "log", "maximum",
     "minimum", "relu", "sigmoid", "sqrt", "tanh", "where", "arange", "ones", "ones_like", "rand",
     "randn", "randn_like", "zeros", "zeros_like", "concatenate", "getitem", "index_add", "split",

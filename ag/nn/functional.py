@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import ag
+from ag import registry
 from ag.nn.conv_functional import avg_pool2d, conv2d, im2col, im2col_matrix, max_pool2d  # noqa: F401
 from ag.nn.init import default_rng
 from ag.nn.module import as_tensor
@@ -293,8 +294,20 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
             "binary_cross_entropy_with_logits: logits shape "
             f"{tuple(z.shape)} != targets shape {tuple(t.shape)}"
         )
-    loss = ag.relu(z) - z * t + ag.log(1.0 + ag.exp(-ag.abs(z)))
+    # One node whose derivative is sigmoid(z) - t everywhere: composing relu, abs and
+    # log would give each kink's one-sided slope at z = 0, the zero-initialised case.
+    value = _xp(z.value).logaddexp(0.0, z.value) - z.value * t
+    loss = ag.custom_op(value, [z], "bce_with_logits", [_bce_with_logits_rule], t)
     return _reduce(loss, reduction)
+
+
+def _bce_with_logits_rule(g: Any, out: Any, t: Any, z: Any) -> Any:
+    return g * (ag.sigmoid(z) - t)
+
+
+registry.register("tensor", "bce_with_logits", function=binary_cross_entropy_with_logits,
+                  rules=(_bce_with_logits_rule,),
+                  text=("{a}.grad += {out}.grad * (sigmoid({a}.value) - targets)",))
 
 
 def accuracy(logits: Any, labels: Any, ignore_index: int | None = None) -> float:

@@ -72,7 +72,9 @@ class Tensor:
     """An array node of a computation graph.
 
     ``Tensor(value, label="", requires_grad=True, dtype=None)``: floating dtypes only;
-    float64 by default, float32 kept; ints become float64. ``grad`` is None until a
+    float64 by default, float32 kept; ints become float64. The value is always a copy
+    (as ``torch.tensor``), so two tensors built from one array never share it; use
+    :func:`from_numpy` to wrap an array without copying. ``grad`` is None until a
     backward pass reaches the tensor, then an array of the same shape (a Tensor after
     ``backward(create_graph=True)``).
 
@@ -92,7 +94,7 @@ class Tensor:
     def __init__(
         self, value: Any, label: str = "", requires_grad: bool = True, dtype: Any = None
     ) -> None:
-        self.value = as_float_array(value, dtype, label)
+        self.value = as_float_array(value, dtype, label, copy=True)
         self.grad = None
         self.inputs = ()
         self.op = ""
@@ -200,7 +202,8 @@ class Tensor:
                 )
             seed = xp.ones_like(self.value)
         else:
-            seed = grad.value if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            # a copy: the seed becomes a grad, and must not alias the caller's array
+            seed = xp.array(grad.value if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: the seed gradient has shape {tuple(seed.shape)} but "
@@ -242,7 +245,9 @@ class Tensor:
                 continue
             gi = rule(g, out, ctx, *args)
             if gi.shape != inp.value.shape:
-                gi = sum_to_shape(gi, inp.value.shape)
+                gi = _summed_back(gi, inp, self)
+            if not inp.inputs and gi.dtype != inp.value.dtype and not isinstance(gi, Tensor):
+                gi = gi.astype(inp.value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             current = inp.grad
             if current is not None:
                 inp.grad = current + gi
@@ -300,7 +305,8 @@ class Tensor:
 # -- construction -------------------------------------------------------------------------
 
 
-def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True) -> Any:
+def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True,
+                   copy: bool = False) -> Any:
     """``value`` as a floating array of its array module (ints become float64).
 
     Host data goes to the default device unless ``follow_default`` is false and it is
@@ -320,6 +326,8 @@ def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = Tr
         raise TypeError(f"Tensor{where}: cannot make an array of {type(value).__name__}: {err}") from None
     kind = array.dtype.kind
     if kind == "f":
+        if copy and (array is value or getattr(array, "base", None) is not None):
+            array = array.copy()  # the caller's array (or a view of it): never alias it
         return array
     if kind in "iu":
         return array.astype(xp.float64)
@@ -328,6 +336,37 @@ def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = Tr
         f"Tensor{where}: dtype {array.dtype} is not supported; ag tensors hold floating "
         "point numbers (float64 by default, float32 on request)"
     )
+
+
+def from_numpy(array: Any, label: str = "", requires_grad: bool = True) -> Tensor:
+    """A leaf that wraps ``array`` without copying it: the two share memory.
+
+    ``ag.Tensor(array)`` copies (as ``torch.tensor``); this is ``torch.from_numpy``'s
+    zero-copy way, for big data you do not want twice. Changing one changes the other,
+    and an optimizer step on the tensor writes into ``array``. The array must already
+    be floating point (a conversion would be a copy) and stays on its device.
+
+    >>> import numpy as np, ag
+    >>> a = np.zeros(2); t = ag.from_numpy(a); t.value += 1; a
+    array([1., 1.])
+    """
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or getattr(dtype, "kind", "") != "f" or not hasattr(array, "shape"):
+        raise TypeError(
+            f"from_numpy{' ' + repr(label) if label else ''}: needs a floating-point array, "
+            f"got {type(array).__name__}{' of dtype ' + str(dtype) if dtype is not None else ''}; "
+            "use ag.Tensor(...) to convert (it copies)"
+        )
+    out = leaf(array, bool(requires_grad))
+    out.label = label
+    return out
+
+
+def wrap(value: Any, label: str, requires_grad: bool) -> Tensor:
+    """A leaf around an array the caller has just made (the factories): no copy."""
+    out = leaf(as_float_array(value, None, label), bool(requires_grad))
+    out.label = label
+    return out
 
 
 def leaf(value: Any, requires_grad: bool) -> Tensor:
@@ -479,18 +518,40 @@ def lift_pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
 def sum_to_shape(g: Any, shape: tuple) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``.
 
+    ``g`` must be ``shape`` broadcast: anything else (a transposed or mis-sized
+    gradient from a rule) is an error, never silently reshaped.
+
     >>> sum_to_shape(np.ones((2, 3)), (3,))
     array([2., 2., 2.])
     """
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+        raise ValueError(
+            f"sum_to_shape: a gradient of shape {tuple(g.shape)} is not a broadcast of the "
+            f"shape {tuple(shape)}, so it cannot be summed back to it"
+        )
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if stretched:
         g = g.sum(axis=stretched, keepdims=True)
     if lead:  # summing the added axes away leaves exactly `shape`, as a fresh array
         g = g.sum(axis=tuple(range(lead)))
-    return g if g.shape == shape else g.reshape(shape)
+    return g
+
+
+def _summed_back(gi: Any, inp: Tensor, node: Tensor) -> Any:
+    """``gi`` summed back to ``inp``'s shape, or an error naming the op and both shapes."""
+    try:
+        return sum_to_shape(gi, inp.value.shape)
+    except ValueError:
+        k = next(i for i, t in enumerate(node.inputs) if t is inp)
+        raise ValueError(
+            f"backward of {node.op!r}: the rule for input {k} ({describe(inp)}) returned a "
+            f"gradient of shape {tuple(gi.shape)}, which is not a broadcast of the input's "
+            f"shape {tuple(inp.value.shape)}; a rule must return the input's shape (or one "
+            "that broadcasts from it)"
+        ) from None
 
 
 def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:

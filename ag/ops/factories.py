@@ -15,7 +15,7 @@ import numpy as np
 
 from ag import backend
 from ag.backend import array_module_of
-from ag.ops.core import Tensor, value_of
+from ag.ops.core import Tensor, value_of, wrap
 
 
 def _shape_arg(shape: tuple) -> tuple:
@@ -26,14 +26,14 @@ def _shape_arg(shape: tuple) -> tuple:
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """A tensor of zeros: ``ag.zeros(2, 3)`` or ``ag.zeros((2, 3))``."""
-    return Tensor(backend.default.xp.zeros(_shape_arg(shape), dtype=dtype or np.float64),
-                  label=label, requires_grad=requires_grad)
+    return wrap(backend.default.xp.zeros(_shape_arg(shape), dtype=dtype or np.float64),
+                label, requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """A tensor of ones."""
-    return Tensor(backend.default.xp.ones(_shape_arg(shape), dtype=dtype or np.float64),
-                  label=label, requires_grad=requires_grad)
+    return wrap(backend.default.xp.ones(_shape_arg(shape), dtype=dtype or np.float64),
+                label, requires_grad)
 
 
 def randn(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool = True,
@@ -41,7 +41,7 @@ def randn(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool =
     """Standard normal samples; pass ``rng=np.random.default_rng(seed)`` to repeat them."""
     rng = rng if rng is not None else np.random.default_rng()
     value = rng.standard_normal(_shape_arg(shape)).astype(dtype or np.float64)
-    return Tensor(backend.to_default_device(value), label=label, requires_grad=requires_grad)
+    return wrap(backend.to_default_device(value), label, requires_grad)
 
 
 def rand(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool = True,
@@ -49,25 +49,24 @@ def rand(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool = 
     """Uniform samples in [0, 1)."""
     rng = rng if rng is not None else np.random.default_rng()
     value = rng.random(_shape_arg(shape)).astype(dtype or np.float64)
-    return Tensor(backend.to_default_device(value), label=label, requires_grad=requires_grad)
+    return wrap(backend.to_default_device(value), label, requires_grad)
 
 
 def arange(*args: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """Evenly spaced values, as ``np.arange`` (float64 unless ``dtype`` says otherwise)."""
-    return Tensor(backend.default.xp.arange(*args, dtype=dtype or np.float64), label=label,
-                  requires_grad=requires_grad)
+    return wrap(backend.default.xp.arange(*args, dtype=dtype or np.float64), label, requires_grad)
 
 
 def zeros_like(x: Any, requires_grad: bool = True, label: str = "") -> Tensor:
     """Zeros with the shape, dtype and device of ``x``."""
     v = value_of(x)
-    return Tensor(array_module_of(v).zeros_like(v), label=label, requires_grad=requires_grad)
+    return wrap(array_module_of(v).zeros_like(v), label, requires_grad)
 
 
 def ones_like(x: Any, requires_grad: bool = True, label: str = "") -> Tensor:
     """Ones with the shape, dtype and device of ``x``."""
     v = value_of(x)
-    return Tensor(array_module_of(v).ones_like(v), label=label, requires_grad=requires_grad)
+    return wrap(array_module_of(v).ones_like(v), label, requires_grad)
 
 
 def randn_like(x: Any, rng: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
@@ -75,5 +74,5 @@ def randn_like(x: Any, rng: Any = None, requires_grad: bool = True, label: str =
     v = value_of(x)
     rng = rng if rng is not None else np.random.default_rng()
     sample = rng.standard_normal(v.shape).astype(v.dtype)
-    return Tensor(array_module_of(v).asarray(sample), label=label, requires_grad=requires_grad)
+    return wrap(array_module_of(v).asarray(sample), label, requires_grad)
 
