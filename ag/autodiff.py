@@ -125,32 +125,45 @@ def _sort_within(root: Node, boundary: Callable[[Any], bool]) -> list:
     return order
 
 
-def run_backward(root: Node, seed: Any, cleared_grad: Any) -> list:
+def run_backward(root: Node, seed: Any, cleared_grad: Any,
+                 boundary: Callable[[Any], bool] | None = None, release: bool = False) -> list:
     """Seed ``root.grad`` and run every node's ``_backward`` in reverse exam order.
 
     Interior nodes (those with inputs) start from ``cleared_grad`` so that each call
     computes this pass's gradients; leaves keep accumulating, so two calls give
     twice the leaf gradients. Returns the topological order.
+
+    ``boundary`` keeps the pass inside a subgraph (a recompute's, ``ag.remat``): a
+    node for which it is true is listed but not entered, cleared or run, so it
+    accumulates like a leaf (also as the root). ``release=True`` drops each node's
+    grad right after its step (nobody reads a rebuilt node's grad afterwards).
+    Observers see these steps like any others.
     """
-    order = topological_sort(root)
-    for node in order:
+    order = topological_sort(root, boundary)
+    steps = order if boundary is None else [n for n in order if not boundary(n)]
+    for node in steps:
         if node.inputs:
             node.grad = cleared_grad
     # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
-    root.grad = seed if root.inputs or root.grad is None else root.grad + seed
+    inside = boundary is None or not boundary(root)
+    root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
     if not _observers:
-        for node in reversed(order):
+        for node in reversed(steps):
             node._backward()
+            if release:
+                node.grad = cleared_grad
         return order
     observers = tuple(_observers)
     for obs in observers:
         obs.begin(root, order)
-    for step, node in enumerate(reversed(order)):
+    for step, node in enumerate(reversed(steps)):
         for obs in observers:
             obs.before(step, node)
         node._backward()
         for obs in observers:
             obs.after(step, node)
+        if release:
+            node.grad = cleared_grad
     for obs in observers:
         obs.end(root)
     return order

@@ -503,6 +503,8 @@ class Trace:
     """Records every ``backward()`` call made inside a ``with`` block.
 
     ``runs`` holds one :class:`BackwardTrace` per call; ``last`` is the latest.
+    ``recomputes`` holds the inner passes run during those calls (a checkpoint's
+    recompute, ``ag.remat``), in the order they ran.
 
     >>> import ag
     >>> x = ag.Scalar(3.0, label="x")
@@ -514,8 +516,9 @@ class Trace:
 
     def __init__(self) -> None:
         self.runs: list[BackwardTrace] = []
+        self.recomputes: list[BackwardTrace] = []
         self.nested = False
-        self._current: BackwardTrace | None = None
+        self._open: list[BackwardTrace] = []  # the passes running now, innermost last
         self._stack: ExitStack | None = None
 
     def __enter__(self) -> Trace:
@@ -532,17 +535,18 @@ class Trace:
 
     # observer protocol
     def begin(self, root: Any, order: list) -> None:
-        self._current = BackwardTrace(root, order)
-        self.runs.append(self._current)
+        run = BackwardTrace(root, order)
+        (self.recomputes if self._open else self.runs).append(run)
+        self._open.append(run)
 
     def before(self, step: int, node: Any) -> None:
-        self._current._before(node)  # type: ignore[union-attr]
+        self._open[-1]._before(node)
 
     def after(self, step: int, node: Any) -> None:
-        self._current._after(step, node)  # type: ignore[union-attr]
+        self._open[-1]._after(step, node)
 
     def end(self, root: Any) -> None:
-        self._current = None
+        self._open.pop()
 
     @property
     def last(self) -> BackwardTrace:
