@@ -49,8 +49,8 @@ _LAZY = {
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "number_format", "trace_record", "trace_render", "widget", "remat", "nn",
-    "optim", "data", "training", "gpu",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
+    "ops", "number_format", "trace_record", "trace_render",
 }
 
 
