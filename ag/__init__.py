@@ -30,7 +30,7 @@ _LAZY = {
         "expand_dims", "flatten", "broadcast_to", "concatenate", "stack", "split", "maximum",
         "minimum", "where", "clip", "softmax", "log_softmax", "logsumexp", "zeros", "ones",
         "randn", "rand", "arange", "zeros_like", "ones_like", "randn_like", "sum_to_shape",
-        "custom_op", "softmax_cross_entropy",
+        "custom_op", "softmax_cross_entropy", "from_numpy",
     )},
     "sum": ("ag.tensor", "tsum"),
     "max": ("ag.tensor", "tmax"),

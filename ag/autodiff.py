@@ -110,7 +110,8 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any) -> list:
     for node in order:
         if node.inputs:
             node.grad = cleared_grad
-    root.grad = seed
+    # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
+    root.grad = seed if root.inputs or root.grad is None else root.grad + seed
     if not _observers:
         for node in reversed(order):
             node._backward()

@@ -284,19 +284,38 @@ def _div_backward(out: Scalar) -> None:
     a, b = out.inputs
     g = out.grad
     a.grad += g / b.value
-    b.grad += -a.value / (b.value * b.value) * g
+    try:
+        b.grad += -a.value / (b.value * b.value) * g
+    except ZeroDivisionError:  # b * b underflowed to 0; a / b / b may still be finite
+        b.grad += -(a.value / b.value) / b.value * g
 
 
 def _pow_backward(out: Scalar) -> None:
     (a,) = out.inputs
     n = out._exponent
-    a.grad += n * a.value ** (n - 1.0) * out.grad
+    if n == 0.0:  # x**0 is constant: slope 0 everywhere, also at x = 0
+        return
+    try:
+        slope = n * a.value ** (n - 1.0)
+    except (ZeroDivisionError, OverflowError):  # 0.0 ** negative, or too big: inf, as torch
+        slope = n * _infinite_power(a.value, n - 1.0)
+    a.grad += slope * out.grad
+
+
+def _infinite_power(base: float, exponent: float) -> float:
+    """``base ** exponent`` where Python raises instead of returning an infinity."""
+    odd = exponent == int(exponent) and int(exponent) % 2 == 1
+    return -math.inf if odd and math.copysign(1.0, base) < 0 else math.inf
 
 
 def _pow_scalar_backward(out: Scalar) -> None:
     a, b = out.inputs
     g = out.grad
-    a.grad += b.value * a.value ** (b.value - 1.0) * g
+    try:
+        power = a.value ** (b.value - 1.0)
+    except (ZeroDivisionError, OverflowError):
+        power = _infinite_power(a.value, b.value - 1.0)
+    a.grad += b.value * power * g
     b.grad += out.value * math.log(a.value) * g
 
 

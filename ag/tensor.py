@@ -93,7 +93,9 @@ class Tensor:
     """An array node of a computation graph.
 
     ``Tensor(value, label="", requires_grad=True, dtype=None)``: floating dtypes only;
-    float64 by default, float32 kept; ints become float64. ``grad`` is None until a
+    float64 by default, float32 kept; ints become float64. The value is always a copy
+    (as ``torch.tensor``), so two tensors built from one array never share it; use
+    :func:`from_numpy` to wrap an array without copying. ``grad`` is None until a
     backward pass reaches the tensor, then an array of the same shape (a Tensor after
     ``backward(create_graph=True)``).
 
@@ -113,7 +115,7 @@ class Tensor:
     def __init__(
         self, value: Any, label: str = "", requires_grad: bool = True, dtype: Any = None
     ) -> None:
-        self.value = _as_float_array(value, dtype, label)
+        self.value = _as_float_array(value, dtype, label, copy=True)
         self.grad = None
         self.inputs = ()
         self.op = ""
@@ -221,7 +223,8 @@ class Tensor:
                 )
             seed = xp.ones_like(self.value)
         else:
-            seed = grad.value if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            # a copy: the seed becomes a grad, and must not alias the caller's array
+            seed = xp.array(grad.value if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: the seed gradient has shape {tuple(seed.shape)} but "
@@ -263,7 +266,9 @@ class Tensor:
                 continue
             gi = rule(g, out, ctx, *args)
             if gi.shape != inp.value.shape:
-                gi = sum_to_shape(gi, inp.value.shape)
+                gi = _summed_back(gi, inp, self)
+            if not inp.inputs and gi.dtype != inp.value.dtype and not isinstance(gi, Tensor):
+                gi = gi.astype(inp.value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             current = inp.grad
             if current is not None:
                 inp.grad = current + gi
@@ -422,7 +427,8 @@ class Tensor:
 # -- construction -------------------------------------------------------------------------
 
 
-def _as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True) -> Any:
+def _as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True,
+                    copy: bool = False) -> Any:
     if isinstance(value, Tensor):
         value = value.value
     xp = array_module_of(value)
@@ -437,6 +443,8 @@ def _as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = T
         raise TypeError(f"Tensor{where}: cannot make an array of {type(value).__name__}: {err}") from None
     kind = array.dtype.kind
     if kind == "f":
+        if copy and (array is value or getattr(array, "base", None) is not None):
+            array = array.copy()  # the caller's array (or a view of it): never alias it
         return array
     if kind in "iu":
         return array.astype(xp.float64)
@@ -445,6 +453,37 @@ def _as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = T
         f"Tensor{where}: dtype {array.dtype} is not supported; ag tensors hold floating "
         "point numbers (float64 by default, float32 on request)"
     )
+
+
+def from_numpy(array: Any, label: str = "", requires_grad: bool = True) -> Tensor:
+    """A leaf that wraps ``array`` without copying it: the two share memory.
+
+    ``ag.Tensor(array)`` copies (as ``torch.tensor``); this is ``torch.from_numpy``'s
+    zero-copy way, for big data you do not want twice. Changing one changes the other,
+    and an optimizer step on the tensor writes into ``array``. The array must already
+    be floating point (a conversion would be a copy) and stays on its device.
+
+    >>> import numpy as np, ag
+    >>> a = np.zeros(2); t = ag.from_numpy(a); t.value += 1; a
+    array([1., 1.])
+    """
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or getattr(dtype, "kind", "") != "f" or not hasattr(array, "shape"):
+        raise TypeError(
+            f"from_numpy{' ' + repr(label) if label else ''}: needs a floating-point array, "
+            f"got {type(array).__name__}{' of dtype ' + str(dtype) if dtype is not None else ''}; "
+            "use ag.Tensor(...) to convert (it copies)"
+        )
+    out = _leaf(array, bool(requires_grad))
+    out.label = label
+    return out
+
+
+def _wrap(value: Any, label: str, requires_grad: bool) -> Tensor:
+    """A leaf around an array the caller has just made (the factories): no copy."""
+    out = _leaf(_as_float_array(value, None, label), bool(requires_grad))
+    out.label = label
+    return out
 
 
 def _leaf(value: Any, requires_grad: bool) -> Tensor:
@@ -567,18 +606,40 @@ def _pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
 def sum_to_shape(g: Any, shape: tuple) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``.
 
+    ``g`` must be ``shape`` broadcast: anything else (a transposed or mis-sized
+    gradient from a rule) is an error, never silently reshaped.
+
     >>> sum_to_shape(np.ones((2, 3)), (3,))
     array([2., 2., 2.])
     """
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+        raise ValueError(
+            f"sum_to_shape: a gradient of shape {tuple(g.shape)} is not a broadcast of the "
+            f"shape {tuple(shape)}, so it cannot be summed back to it"
+        )
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if stretched:
         g = g.sum(axis=stretched, keepdims=True)
     if lead:  # summing the added axes away leaves exactly `shape`, as a fresh array
         g = g.sum(axis=tuple(range(lead)))
-    return g if g.shape == shape else g.reshape(shape)
+    return g
+
+
+def _summed_back(gi: Any, inp: Tensor, node: Tensor) -> Any:
+    """``gi`` summed back to ``inp``'s shape, or an error naming the op and both shapes."""
+    try:
+        return sum_to_shape(gi, inp.value.shape)
+    except ValueError:
+        k = next(i for i, t in enumerate(node.inputs) if t is inp)
+        raise ValueError(
+            f"backward of {node.op!r}: the rule for input {k} ({_describe(inp)}) returned a "
+            f"gradient of shape {tuple(gi.shape)}, which is not a broadcast of the input's "
+            f"shape {tuple(inp.value.shape)}; a rule must return the input's shape (or one "
+            "that broadcasts from it)"
+        ) from None
 
 
 def _expand(g: Any, shape: tuple) -> Any:
@@ -621,14 +682,14 @@ def _shape_arg(shape: tuple) -> tuple:
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """A tensor of zeros: ``ag.zeros(2, 3)`` or ``ag.zeros((2, 3))``."""
-    return Tensor(settings.default_xp.zeros(_shape_arg(shape), dtype=dtype or np.float64),
-                  label=label, requires_grad=requires_grad)
+    return _wrap(settings.default_xp.zeros(_shape_arg(shape), dtype=dtype or np.float64),
+                 label, requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """A tensor of ones."""
-    return Tensor(settings.default_xp.ones(_shape_arg(shape), dtype=dtype or np.float64),
-                  label=label, requires_grad=requires_grad)
+    return _wrap(settings.default_xp.ones(_shape_arg(shape), dtype=dtype or np.float64),
+                 label, requires_grad)
 
 
 def _host_to_default(array: np.ndarray) -> Any:
@@ -641,7 +702,7 @@ def randn(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool =
     """Standard normal samples; pass ``rng=np.random.default_rng(seed)`` to repeat them."""
     rng = rng if rng is not None else np.random.default_rng()
     value = rng.standard_normal(_shape_arg(shape)).astype(dtype or np.float64)
-    return Tensor(_host_to_default(value), label=label, requires_grad=requires_grad)
+    return _wrap(_host_to_default(value), label, requires_grad)
 
 
 def rand(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool = True,
@@ -649,25 +710,25 @@ def rand(*shape: Any, rng: Any = None, dtype: Any = None, requires_grad: bool = 
     """Uniform samples in [0, 1)."""
     rng = rng if rng is not None else np.random.default_rng()
     value = rng.random(_shape_arg(shape)).astype(dtype or np.float64)
-    return Tensor(_host_to_default(value), label=label, requires_grad=requires_grad)
+    return _wrap(_host_to_default(value), label, requires_grad)
 
 
 def arange(*args: Any, dtype: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
     """Evenly spaced values, as ``np.arange`` (float64 unless ``dtype`` says otherwise)."""
-    return Tensor(settings.default_xp.arange(*args, dtype=dtype or np.float64), label=label,
-                  requires_grad=requires_grad)
+    return _wrap(settings.default_xp.arange(*args, dtype=dtype or np.float64), label,
+                 requires_grad)
 
 
 def zeros_like(x: Any, requires_grad: bool = True, label: str = "") -> Tensor:
     """Zeros with the shape, dtype and device of ``x``."""
     v = _value_of(x)
-    return Tensor(array_module_of(v).zeros_like(v), label=label, requires_grad=requires_grad)
+    return _wrap(array_module_of(v).zeros_like(v), label, requires_grad)
 
 
 def ones_like(x: Any, requires_grad: bool = True, label: str = "") -> Tensor:
     """Ones with the shape, dtype and device of ``x``."""
     v = _value_of(x)
-    return Tensor(array_module_of(v).ones_like(v), label=label, requires_grad=requires_grad)
+    return _wrap(array_module_of(v).ones_like(v), label, requires_grad)
 
 
 def randn_like(x: Any, rng: Any = None, requires_grad: bool = True, label: str = "") -> Tensor:
@@ -675,7 +736,7 @@ def randn_like(x: Any, rng: Any = None, requires_grad: bool = True, label: str =
     v = _value_of(x)
     rng = rng if rng is not None else np.random.default_rng()
     sample = rng.standard_normal(v.shape).astype(v.dtype)
-    return Tensor(array_module_of(v).asarray(sample), label=label, requires_grad=requires_grad)
+    return _wrap(array_module_of(v).asarray(sample), label, requires_grad)
 
 
 # The op set lives in ag/ops/, one module per family of ops. Importing it here, once

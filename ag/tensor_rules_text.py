@@ -26,6 +26,7 @@ TENSOR_RULES: dict[str, tuple[str, ...]] = {
     "relu": ("{a}.grad += {out}.grad * ({a}.value > 0)",),
     "tanh": ("{a}.grad += {out}.grad * (1 - {out}.value**2)",),
     "sigmoid": ("{a}.grad += {out}.grad * {out}.value * (1 - {out}.value)",),
+    "bce_with_logits": ("{a}.grad += {out}.grad * (sigmoid({a}.value) - targets)",),
     "maximum": ("{a}.grad += {out}.grad * ({a}.value >= {b}.value)",
                 "{b}.grad += {out}.grad * ({a}.value < {b}.value)"),
     "minimum": ("{a}.grad += {out}.grad * ({a}.value <= {b}.value)",

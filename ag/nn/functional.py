@@ -288,8 +288,15 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
             "binary_cross_entropy_with_logits: logits shape "
             f"{tuple(z.shape)} != targets shape {tuple(t.shape)}"
         )
-    loss = ag.relu(z) - z * t + ag.log(1.0 + ag.exp(-ag.abs(z)))
+    # One node whose derivative is sigmoid(z) - t everywhere: composing relu, abs and
+    # log would give each kink's one-sided slope at z = 0, the zero-initialised case.
+    value = _xp(z.value).logaddexp(0.0, z.value) - z.value * t
+    loss = ag.custom_op(value, [z], "bce_with_logits", [_bce_with_logits_rule], t)
     return _reduce(loss, reduction)
+
+
+def _bce_with_logits_rule(g: Any, out: Any, t: Any, z: Any) -> Any:
+    return g * (ag.sigmoid(z) - t)
 
 
 def accuracy(logits: Any, labels: Any, ignore_index: int | None = None) -> float:

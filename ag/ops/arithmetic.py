@@ -95,6 +95,8 @@ def _np_div(x, y):
 
 
 def _pow_const_rule(g, out, n, a):
+    if n == 0.0:  # x**0 is constant: its slope is 0 everywhere, also at 0 (0 * 0**-1 is nan)
+        return g * 0.0
     return g * (n * a ** (n - 1))
 
 

@@ -66,10 +66,25 @@ def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
 
 def _plain_index(index: Any) -> Any:
     if isinstance(index, Tensor):
-        return index.value.astype(int)
+        return _integer_values(index)
     if isinstance(index, tuple):
-        return tuple(i.value.astype(int) if isinstance(i, Tensor) else i for i in index)
+        return tuple(_integer_values(i) if isinstance(i, Tensor) else i for i in index)
     return index
+
+
+def _integer_values(index: Tensor) -> Any:
+    """A Tensor used as an index as integers; refused unless every value is a whole number
+    (astype(int) would truncate 0.7 to 0 and index the wrong element silently)."""
+    v = index.value
+    xp = array_module_of(v)
+    whole = xp.isfinite(v) & (v == xp.round(v))
+    if not bool(whole.all()):
+        bad = v[~whole].ravel()[0]
+        raise TypeError(
+            f"getitem: the index {_describe(index)} holds {bad.item()!r}; an index must be "
+            "integer-valued (use an integer array, or round the tensor first)"
+        )
+    return v.astype(int)
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:

@@ -86,11 +86,15 @@ def _selection_columns(s: Any) -> Any:
 
     Then ``x @ s`` is a column gather of ``x``: one C-ordered copy instead of scipy's
     Fortran-ordered product that the next reshape would copy again. The analysis is
-    cached on the matrix object.
+    cached on the matrix object together with the arrays it was made from, and redone
+    whenever the matrix changed since (``S.data *= 3``, ``S[0, 0] = 5``): a matrix whose
+    arrays are read-only (im2col's shared matrices) is trusted while they are the same
+    arrays; any other is compared with a copy of its arrays.
     """
-    cached = getattr(s, "_ag_selection", False)
-    if cached is not False:
-        return cached
+    arrays = _defining_arrays(s)
+    cached = getattr(s, "_ag_selection", None)
+    if cached is not None and _unchanged(s, arrays, cached):
+        return cached[3]
     result = None
     if type(s).__module__.startswith("scipy"):
         csc = s.tocsc()
@@ -103,11 +107,28 @@ def _selection_columns(s: Any) -> Any:
             data[filled] = csc.data
             empty = np.flatnonzero(~filled)
             result = (rows, None if np.all(data == 1) else data, empty if empty.size else None)
+    frozen = all(not a.flags.writeable for a in arrays)
+    snapshot = () if frozen else tuple(a.copy() for a in arrays)
     try:
-        s._ag_selection = result
+        s._ag_selection = (s.shape, arrays, snapshot, result)
     except AttributeError:  # a matrix type that takes no attributes: analyse each time
         pass
     return result
+
+
+def _defining_arrays(s: Any) -> tuple:
+    """The NumPy arrays that hold a scipy matrix's entries (data, indices, indptr, ...)."""
+    names = ("data", "indices", "indptr", "row", "col", "offsets")
+    return tuple(a for a in (getattr(s, n, None) for n in names) if isinstance(a, np.ndarray))
+
+
+def _unchanged(s: Any, arrays: tuple, cached: tuple) -> bool:
+    shape, old, snapshot, _ = cached
+    if s.shape != shape or len(arrays) != len(old) or any(a is not b for a, b in zip(arrays, old)):
+        return False
+    if not snapshot:  # read-only arrays, the same objects: they cannot have changed
+        return all(not a.flags.writeable for a in arrays)
+    return all(np.array_equal(a, b) for a, b in zip(arrays, snapshot))
 
 
 def _dense_times_sparse(x: Any, s: Any) -> Any:
@@ -149,7 +170,8 @@ def spcmatmul(a: Any, b: Any) -> Any:
 
     ``spcmatmul(X, S)`` is ``X @ S`` for ``X`` of shape ``(..., n)`` and ``S`` of shape
     ``(n, m)``; ``spcmatmul(S, X)`` is ``S @ X`` for ``X`` of shape ``(n, k)``. ``S`` is a
-    scipy.sparse (or cupyx.scipy.sparse) matrix and gets no gradient.
+    scipy.sparse (or cupyx.scipy.sparse) matrix and gets no gradient. The product uses
+    the matrix as it is at the call: changing its entries in place between calls is seen.
 
     >>> import ag, scipy.sparse as sp
     >>> X = ag.tensor([[1.0, 2.0]])

@@ -54,7 +54,9 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
     axes = _normalize_axes(axis, x.ndim)
     count_ = math.prod(x.shape[a] for a in axes)
     centred = x - mean(x, axes, keepdims=True)
-    return tsum(centred * centred, axes, keepdims) * (1.0 / max(count_ - ddof, 1))
+    # NumPy's rule: the divisor is max(count - ddof, 0), so too few elements give nan
+    scale = 1.0 / (count_ - ddof) if count_ > ddof else float("inf")
+    return tsum(centred * centred, axes, keepdims) * scale
 
 
 def _extreme_rule(g, out, ctx, a):

@@ -49,7 +49,16 @@ def transpose(x: Any, axes: Any = None) -> Any:
     """Permute the axes (reverse them when ``axes`` is None)."""
     if not isinstance(x, Tensor):
         return x.transpose(axes)
-    axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if axes is None:
+        axes = tuple(range(x.ndim))[::-1]
+    else:
+        bad = [int(a) for a in axes if not -x.ndim <= int(a) < x.ndim]
+        if bad:  # never wrap: x.transpose(0, 5) on 2-D is a mistake, not axis 1
+            raise np.exceptions.AxisError(
+                f"transpose: axis {bad[0]} is out of bounds for {_describe(x)} "
+                f"(axes must lie in -{x.ndim}..{x.ndim - 1})"
+            )
+        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation for {_describe(x)}")
     return _node(x.value.transpose(axes), (x,), "transpose", (_transpose_rule,), axes)

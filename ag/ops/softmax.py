@@ -81,8 +81,10 @@ def _cross_entropy_rule(g, out, ctx, z):
         onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
         return (softmax(z, -1) - onehot) * (g * scale)
     xp = array_module_of(z)
-    p = xp.exp(z - lse)  # softmax from the forward's logsumexp
-    rows = p.reshape(-1, p.shape[-1])  # a view: p is fresh and C-ordered
+    # softmax from the forward's logsumexp, C-ordered whatever z's layout (a swapped or
+    # Fortran-ordered z would make p follow it, and reshape would then copy, losing the -1)
+    p = xp.ascontiguousarray(xp.exp(z - lse))
+    rows = p.reshape(-1, p.shape[-1])  # a view of p
     rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
     return p * (g * scale)
 
