@@ -49,7 +49,8 @@ _LAZY = {
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
+    "ops",
 }
 
 

@@ -60,11 +60,12 @@ class BackwardObserver(Protocol):
 class GradMode:
     """Global switches read by the engines while they build and run graphs."""
 
-    __slots__ = ("enabled", "create_graph")
+    __slots__ = ("enabled", "create_graph", "detect_anomaly")
 
     def __init__(self) -> None:
         self.enabled = True  # record graphs (off inside ag.no_grad())
         self.create_graph = False  # backward builds differentiable graph nodes
+        self.detect_anomaly = False  # ops check their outputs are finite (ag.detect_anomaly())
 
 
 grad_mode = GradMode()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ag.autodiff import topological_sort
-from ag.tensor import Tensor, _leaf, array_module_of
+from ag.ops.api import Tensor, array_module_of, leaf
 
 
 def grad(
@@ -51,7 +51,7 @@ def grad(
             g = t.grad
             if g is None:
                 g = array_module_of(t.value).zeros_like(t.value)
-            results.append(g if isinstance(g, Tensor) else _leaf(g, False))
+            results.append(g if isinstance(g, Tensor) else leaf(g, False))
         return results
     finally:
         for node, g in saved + extra:
@@ -66,7 +66,7 @@ def hvp(f: Callable[[Tensor], Tensor], x: Tensor, v: Any) -> Tensor:
     """
     (g,) = grad(f(x), [x], create_graph=True)
     v_value = v.value if isinstance(v, Tensor) else v
-    (hv,) = grad((g * _leaf(array_module_of(x.value).asarray(v_value, dtype=x.dtype), False)).sum(), [x])
+    (hv,) = grad((g * leaf(array_module_of(x.value).asarray(v_value, dtype=x.dtype), False)).sum(), [x])
     return hv
 
 

@@ -57,8 +57,9 @@ from typing import Any
 
 import numpy as np
 
+from ag import registry
 from ag.autodiff import enable_grad, grad_mode, no_grad, observe_backward
-from ag.tensor import Tensor, _creation_counter, array_module_of, custom_op
+from ag.ops.api import Tensor, array_module_of, creation_counter, custom_op
 
 __all__ = [
     "checkpoint",
@@ -270,7 +271,7 @@ class _Checkpoint:
         rules then hand each total to ``Tensor._backward``, which puts it back. So no
         input's gradient is ever held twice (a segment's weight gradients would be).
         """
-        start = next(_creation_counter)
+        start = next(creation_counter)
         out = self.rerun()
         order = _subgraph_order(out, start)
         if _meters:
@@ -400,7 +401,7 @@ def checkpoint(
     if params is None:
         # Record once to learn exactly which outer Tensors fn reads; the subgraph is
         # dropped when this function returns, so only the output's value stays.
-        start = next(_creation_counter)
+        start = next(creation_counter)
         with enable_grad():
             out = _check_output(fn(*args), fn)
         found = _boundary_tensors(out, start)
@@ -600,3 +601,7 @@ class MemoryMeter:
 def sqrt_segments(n_layers: int) -> int:
     """The segment count that minimises N/k + k: round(sqrt N), at least 1."""
     return max(1, round(math.sqrt(n_layers)))
+
+
+registry.register("tensor", "checkpoint", function=checkpoint, arity=None,
+                  text=("{x}.grad += backprop of {out}.grad through the recomputed fn",))
