@@ -1,6 +1,6 @@
 """The op registry: every op of both engines, with its rules and their text.
 
-Each op is registered once, where it is defined (``ag/scalar_ops.py`` for Scalar,
+Each op is registered once, where it is defined (``ag/scalar.py`` for Scalar,
 ``ag/ops/*.py`` for Tensor), with its forward function, one backward rule per
 input, the rule text (one template per input, for traces and answer keys) and the
 facts that tools need: the arity, the inputs' domain, the kinks. Everything that
@@ -9,8 +9,9 @@ hypothesis strategies, the traces and the docs.
 
 >>> import ag
 >>> from ag import registry
->>> registry.tensor_ops()["mul"].arity
-2
+>>> mul = registry.scalar_ops()["mul"]
+>>> mul.arity, mul.text[0]
+(2, '{a}.grad += {b}.value * {out}.grad')
 >>> registry.tensor_ops()["matmul"].text[1]
 '{b}.grad += {a}.value.T @ {out}.grad'
 
@@ -37,17 +38,19 @@ class OpDef:
     ``arity`` is the number of graph inputs (None: any number, as concatenate).
     ``function`` makes the node; ``rules`` are the backward rules, one per input;
     ``text`` their templates. ``methods`` are the Scalar/Tensor methods and operators
-    that call ``function``; ``domain`` says which inputs are allowed (None: all
-    reals); ``kinks`` are the input values where the derivative jumps.
+    that call ``function``; ``domain`` says in words which inputs are allowed (None:
+    all reals) and ``defined(*input_values)`` tells it for numbers (None: always);
+    ``kinks`` are the input values where the derivative jumps; ``code`` is the op as
+    Python source with ``{a}``, ``{b}``, ``{n}`` (``"{a} * {b}"``, ``"ag.exp({a})"``).
     """
 
     __slots__ = ("name", "op", "engine", "arity", "function", "rules", "text", "methods",
-                 "domain", "kinks", "summary")
+                 "domain", "defined", "kinks", "code", "summary")
 
     def __init__(self, name: str, engine: str, arity: int | None, function: Callable | None,
                  rules: tuple, text: tuple[str, ...], methods: tuple[str, ...] = (),
                  domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
-                 op: str | None = None) -> None:
+                 op: str | None = None, defined: Callable | None = None, code: str = "") -> None:
         self.name = name
         self.op = op or name
         self.engine = engine
@@ -57,7 +60,9 @@ class OpDef:
         self.text = text
         self.methods = methods
         self.domain = domain
+        self.defined = defined
         self.kinks = kinks
+        self.code = code
         self.summary = summary
 
     def __repr__(self) -> str:
@@ -73,14 +78,14 @@ _DEFINED_IN = {"scalar": "ag.scalar", "tensor": "ag.ops"}
 def register(engine: str, name: str, *, function: Callable | None, rules: tuple = (),
              text: tuple[str, ...], arity: int | None = 1, methods: tuple[str, ...] = (),
              domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
-             op: str | None = None) -> OpDef:
+             op: str | None = None, defined: Callable | None = None, code: str = "") -> OpDef:
     """Record an op (see :class:`OpDef`); registering a name again replaces it."""
     if engine not in _OPS:
         raise ValueError(f"register {name!r}: engine must be one of {ENGINES}, not {engine!r}")
     if arity is not None and len(text) != arity:
         raise ValueError(f"register {name!r}: {arity} inputs but {len(text)} rule texts")
     entry = OpDef(name, engine, arity, function, tuple(rules), tuple(text), tuple(methods),
-                  domain, tuple(kinks), summary, op)
+                  domain, tuple(kinks), summary, op, defined, code)
     _OPS[engine][name] = entry
     return entry
 
@@ -92,7 +97,14 @@ def ops(engine: str) -> dict[str, OpDef]:
 
 
 def scalar_ops() -> dict[str, OpDef]:
-    """Scalar's op set: ``{name: OpDef}`` with arity, domain and kinks per op."""
+    """Scalar's op set: ``{name: OpDef}`` with arity, domain and kinks per op.
+
+    >>> ops = scalar_ops()
+    >>> sorted(ops)
+    ['add', 'div', 'exp', 'log', 'mul', 'neg', 'pow', 'pow_const', 'relu', 'sigmoid', 'sub', 'tanh']
+    >>> ops["relu"].kinks, ops["log"].domain, ops["log"].defined(-1.0), ops["mul"].code
+    ((0.0,), 'a > 0', False, '{a} * {b}')
+    """
     return ops("scalar")
 
 
