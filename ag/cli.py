@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(iteration-00.svg, ...) into DIR; needs Graphviz's dot",
     )
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
+    t.add_argument(
+        "--max-elements", type=int, default=36, metavar="N",
+        help="arrays with at most N elements are printed in full as matrices; larger ones as "
+        "their shape, min/max/mean and a corner (default 36)",
+    )
 
     e = sub.add_parser(
         "exam",
@@ -185,6 +190,8 @@ def _suffixed(path: Path, i: int, n: int) -> Path:
 def _cmd_trace(args: argparse.Namespace) -> int:
     from ag import stepper, viz
 
+    if args.max_elements < 0 or args.digits < 1:
+        raise _Fail("ag trace: --max-elements must be >= 0 and --digits >= 1", 2)
     path = Path(args.file)
     t, failure = _run_file(path)
     runs = t.runs
@@ -201,11 +208,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         if n > 1:
             print(f"== backward call {i} of {n} ==")
         if args.format == "markdown":
-            print(run.markdown(args.digits))
+            print(run.markdown(args.digits, max_elements=args.max_elements))
         elif args.format == "latex":
-            print(run.latex(args.digits))
+            print(run.latex(args.digits, max_elements=args.max_elements))
         else:
-            print(run.text(args.digits))
+            print(run.text(args.digits, max_elements=args.max_elements))
         print()
     try:
         if args.html:

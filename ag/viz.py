@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ag.autodiff import topological_sort
-from ag.trace import BackwardTrace, Trace, exam_names, format_number, preview
+from ag.number_format import format_number, preview
+from ag.trace_record import BackwardTrace, backward_trace, exam_names
 
 __all__ = [
     "draw",
@@ -451,19 +452,15 @@ def render(obj: Any, path: str | Path, **options: Any) -> Path:
 
 
 def trace(root: Any, *args: Any, **kwargs: Any) -> BackwardTrace:
-    """Run ``root.backward(*args, **kwargs)`` and return the record of its iterations.
+    """Deprecated: it draws nothing; use :func:`ag.backward_trace` (same arguments).
 
-    >>> import ag
-    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
-    >>> run = trace(z3)
-    >>> run.update_lines(1), x.grad
-    (['z1.grad = 0 + 2 * 8 + 2 * 8 = 32'], 32.0)
+    "trace" means one thing in ag: ``with ag.trace() as t`` records backward calls.
     """
-    with Trace() as t:
-        root.backward(*args, **kwargs)
-    if not t.runs:
-        raise RuntimeError(f"trace: {type(root).__name__}.backward() ran no backward loop")
-    return t.runs[-1]
+    import warnings
+
+    warnings.warn("ag.viz.trace(root) is deprecated: use ag.backward_trace(root), which runs "
+                  "root.backward() and returns its BackwardTrace", DeprecationWarning, stacklevel=2)
+    return backward_trace(root, *args, **kwargs)
 
 
 def frame(
@@ -482,7 +479,7 @@ def frame(
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
-    >>> g = frame(trace(z3), 1)
+    >>> g = frame(ag.backward_trace(z3), 1)
     >>> "grad = 32" in g.source and "iteration 1" in g.source
     True
     """
@@ -523,7 +520,7 @@ def frames(run: BackwardTrace, **options: Any) -> list[Any]:
     """One graph per iteration of a trace (see :func:`frame`).
 
     >>> import ag
-    >>> x = ag.Scalar(2.0, label="x"); run = trace((x * x) * x)
+    >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
     >>> len(frames(run)) == len(run.steps) == 3
     True
     """
