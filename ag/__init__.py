@@ -18,7 +18,7 @@ from typing import Any
 from ag.autodiff import enable_grad, is_grad_enabled, no_grad, topological_sort
 from ag.functions import exp, log, relu, sigmoid, sqrt, tanh
 from ag.scalar import Scalar, scalar
-from ag.trace import trace  # the function; `ag.trace` the module is shadowed on purpose
+from ag.trace import backward_trace, trace  # the function; `ag.trace` the module is shadowed on purpose
 
 __version__ = "0.1.0"
 
@@ -30,7 +30,7 @@ _LAZY = {
         "expand_dims", "flatten", "broadcast_to", "concatenate", "stack", "split", "maximum",
         "minimum", "where", "clip", "softmax", "log_softmax", "logsumexp", "zeros", "ones",
         "randn", "rand", "arange", "zeros_like", "ones_like", "randn_like", "sum_to_shape",
-        "custom_op", "softmax_cross_entropy",
+        "custom_op", "softmax_cross_entropy", "from_numpy",
     )},
     "sum": ("ag.tensor", "tsum"),
     "max": ("ag.tensor", "tmax"),
@@ -49,7 +49,8 @@ _LAZY = {
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
+    "ops", "number_format", "trace_record", "trace_render",
 }
 
 
@@ -61,7 +62,21 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _SUBMODULES:
         return import_module(f"ag.{name}")
+    op = _registered_tensor_op(name)
+    if op is not None:
+        globals()[name] = op
+        return op
     raise AttributeError(f"module 'ag' has no attribute {name!r}")
+
+
+def _registered_tensor_op(name: str) -> Any:
+    """An op registered in ag.registry under ``name`` (ag.einsum): new ops need no entry here."""
+    if name.startswith("_"):
+        return None
+    from ag import registry
+
+    entry = registry.tensor_ops().get(name)
+    return None if entry is None else entry.function
 
 
 def __dir__() -> list[str]:
@@ -70,5 +85,5 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Scalar", "scalar", "exp", "log", "relu", "sigmoid", "sqrt", "tanh", "no_grad",
-    "enable_grad", "is_grad_enabled", "topological_sort", "trace", *_LAZY,
+    "enable_grad", "is_grad_enabled", "topological_sort", "trace", "backward_trace", *_LAZY,
 ]
