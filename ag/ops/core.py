@@ -244,14 +244,18 @@ class Tensor:
             if rule is None or not inp.requires_grad:
                 continue
             gi = rule(g, out, ctx, *args)
-            if gi.shape != inp.value.shape:
+            value = inp.value
+            if gi.shape != value.shape:
                 gi = _summed_back(gi, inp, self)
-            if not inp.inputs and gi.dtype != inp.value.dtype and not isinstance(gi, Tensor):
-                gi = gi.astype(inp.value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             current = inp.grad
+            if inp.inputs:  # an interior node: its grad is this pass's, shared views are fine
+                inp.grad = gi if current is None else current + gi
+                continue
+            if gi.dtype != value.dtype and not isinstance(gi, Tensor):
+                gi = gi.astype(value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             if current is not None:
                 inp.grad = current + gi
-            elif inp.inputs or isinstance(gi, Tensor) or (gi.base is None and gi is not g):
+            elif isinstance(gi, Tensor) or (gi.base is None and gi is not g):
                 inp.grad = gi
             else:  # a leaf's grad is the user's: never a view shared with another node
                 inp.grad = gi.copy()
@@ -432,7 +436,8 @@ def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None)
     out.op = op
     out.label = ""
     out._id = next(creation_counter)
-    if grad_mode.enabled and any([t.requires_grad for t in inputs]):
+    if grad_mode.enabled and (inputs[0].requires_grad if len(inputs) == 1
+                              else any([t.requires_grad for t in inputs])):
         out.inputs = inputs
         out.requires_grad = True
         out._rules = rules
@@ -526,6 +531,8 @@ def sum_to_shape(g: Any, shape: tuple) -> Any:
     """
     if g.shape == shape:
         return g
+    if g.shape[1:] == shape:  # the common case (a bias over a batch), without the checks
+        return g.sum(axis=0)
     lead = g.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
         raise ValueError(

@@ -95,17 +95,19 @@ def _matmul_b(g, out, ctx, a, b):
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
     a, b = lift_pair(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
+    av, bv = a.value, b.value
+    a_ndim, b_ndim = av.ndim, bv.ndim
+    if a_ndim == 0 or b_ndim == 0:
         raise ValueError(f"{describe_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
-        value = _stack_times_matrix(a.value, b.value) if b.ndim == 2 else a.value @ b.value
+        value = _stack_times_matrix(av, bv) if b_ndim == 2 and a_ndim >= 3 else av @ bv
     except ValueError:
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         why = (f"inner dimensions differ ({k_a} != {k_b})" if k_a != k_b
                else "batch dimensions do not broadcast")
         raise ValueError(f"{describe_operands('matmul', a, b)}: {why}") from None
-    return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
+    return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a_ndim == 1, b_ndim == 1))
 
 
 register_op("matmul", matmul, (_matmul_a, _matmul_b),

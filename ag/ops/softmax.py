@@ -90,18 +90,19 @@ register_op("logsumexp", logsumexp, (_logsumexp_rule,),
 
 
 def _cross_entropy_rule(g, out, ctx, z):
-    labels, lse, scale, per_row = ctx
+    labels, e, total, scale, per_row = ctx
     g = g.reshape(g.shape + (1,)) if per_row else g
     if isinstance(z, Tensor):  # create_graph: the softmax is rebuilt as graph nodes
         onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
         return (softmax(z, -1) - onehot) * (g * scale)
     xp = array_module_of(z)
-    # softmax from the forward's logsumexp, C-ordered whatever z's layout (a swapped or
-    # Fortran-ordered z would make p follow it, and reshape would then copy, losing the -1)
-    p = xp.ascontiguousarray(xp.exp(z - lse))
-    rows = p.reshape(-1, p.shape[-1])  # a view of p
+    # the forward's exp(z - max) over its row sums is the softmax; e is C-ordered whatever
+    # z's layout, so the reshape below is a view of the fresh p
+    p = e / total
+    rows = p.reshape(-1, p.shape[-1])
     rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
-    return p * (g * scale)
+    p *= g * scale
+    return p
 
 
 def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
@@ -124,7 +125,20 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     v = z.value
     xp = array_module_of(v)
     y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
-    lse = _stable_logsumexp(v, (v.ndim - 1,))
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    axis = v.ndim - 1
+    m = v.max(axis=axis, keepdims=True)
+    # exp(z - max) in C order (kept for the backward's softmax), its row sums, and
+    # logsumexp = log(sum) + max; a row whose max is not finite (all -inf, or an inf)
+    # needs the stable max instead, found by one check of the maxima.
+    if not bool(xp.isfinite(m).all()):
+        m = _stable_max(v, (axis,))
+    e = xp.exp(xp.subtract(v, m, order="C"))
+    total = e.sum(axis=axis, keepdims=True)
+    lse = xp.log(total)
+    lse += m
     flat = v.reshape(-1, v.shape[-1])
     picked = flat[xp.arange(flat.shape[0]), y.reshape(-1)].reshape(y.shape)
     losses = lse[..., 0] - picked
@@ -133,12 +147,9 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
         value = losses.sum() * scale  # ndarray.mean costs twice as much at small sizes
     elif reduction == "sum":
         value, scale, per_row = losses.sum(), 1.0, False
-    elif reduction == "none":
-        value, scale, per_row = losses, 1.0, True
     else:
-        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
-                         f"got {reduction!r}")
-    return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
+        value, scale, per_row = losses, 1.0, True
+    return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, e, total, scale, per_row))
 
 
 register_op("cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
