@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `ag COMMAND --help` for a command's options. "
         "Example: ag trace exercises/problem_1_3.py --html out/problem_1_3.html",
     )
+    from ag import __version__
+
+    parser.add_argument("--version", action="version", version=f"ag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -72,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the drawn graph (graph.svg) and one SVG frame per iteration "
         "(iteration-00.svg, ...) into DIR; needs Graphviz's dot",
     )
+    t.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write the trace to FILE (only the trace: the program's own output stays on the terminal)",
+    )
+    t.add_argument("-q", "--quiet", action="store_true", help="hide what the traced program itself prints")
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
     t.add_argument(
         "--max-elements", type=int, default=36, metavar="N",
@@ -130,7 +138,10 @@ def _error_location(path: Path, tb) -> str:
     return ""
 
 
-def _run_file(path: Path):
+def _run_file(path: Path, quiet: bool = False):
+    import contextlib
+    import io
+
     from ag.trace import Trace
 
     if not path.exists():
@@ -150,7 +161,7 @@ def _run_file(path: Path):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with Trace() as t:
+        with Trace() as t, contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
             try:
                 runpy.run_path(str(path), run_name="__main__")
             except SystemExit as exc:
@@ -178,7 +189,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if args.max_elements < 0 or args.digits < 1:
         raise _Fail("ag trace: --max-elements must be >= 0 and --digits >= 1", 2)
     path = Path(args.file)
-    t, failure = _run_file(path)
+    t, failure = _run_file(path, quiet=args.quiet)
     runs = t.runs
     sys.stdout.flush()
     if not runs:
@@ -189,16 +200,26 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             "Call .backward() on the output (for example `z3.backward()`)."
         )
     n = len(runs)
+    chunks = []  # the trace alone: to --output, or after the program's own output on stdout
     for i, run in enumerate(runs, 1):
         if n > 1:
-            print(f"== backward call {i} of {n} ==")
+            chunks.append(f"== backward call {i} of {n} ==\n")
         if args.format == "markdown":
-            print(run.markdown(args.digits, max_elements=args.max_elements))
+            chunks.append(run.markdown(args.digits, max_elements=args.max_elements) + "\n\n")
         elif args.format == "latex":
-            print(run.latex(args.digits, max_elements=args.max_elements))
+            chunks.append(run.latex(args.digits, max_elements=args.max_elements) + "\n\n")
         else:
-            print(run.text(args.digits, max_elements=args.max_elements))
-        print()
+            chunks.append(run.text(args.digits, max_elements=args.max_elements) + "\n\n")
+    if args.output:
+        out_path = Path(args.output)
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text("".join(chunks), encoding="utf-8")
+        except OSError as err:
+            raise _Fail(f"ag trace: cannot write {out_path}: {err}") from None
+        print(f"wrote the trace to {out_path}")
+    else:
+        sys.stdout.write("".join(chunks))
     try:
         if args.html:
             for i, run in enumerate(runs, 1):

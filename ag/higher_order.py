@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ag.autodiff import topological_sort
+from ag.autodiff import grads_kept, topological_sort
 from ag.ops.api import Tensor, array_module_of, leaf
 
 
@@ -37,14 +37,7 @@ def grad(
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
-    order = topological_sort(output)
-    saved = [(node, node.grad) for node in order]
-    extra = [(t, t.grad) for t in inputs]
-    try:
-        for node in order:
-            node.grad = None
-        for t in inputs:
-            t.grad = None
+    with grads_kept([*topological_sort(output), *inputs]):
         output.backward(grad_output, create_graph=create_graph)
         results = []
         for t in inputs:
@@ -52,11 +45,7 @@ def grad(
             if g is None:
                 g = array_module_of(t.value).zeros_like(t.value)
             results.append(g if isinstance(g, Tensor) else leaf(g, False))
-        return results
-    finally:
-        for node, g in saved + extra:
-            node.grad = g
-
+    return results
 
 def hvp(f: Callable[[Tensor], Tensor], x: Tensor, v: Any) -> Tensor:
     """The Hessian of scalar ``f`` at ``x`` times ``v``, by double backward.

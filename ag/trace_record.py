@@ -402,10 +402,12 @@ class Trace:
         if digits < 1:
             raise ValueError(f"ag.trace: digits must be >= 1, got {digits}")
         self.runs: list[BackwardTrace] = []
+        #: inner passes run during those calls (a checkpoint's recompute), in order
+        self.recomputes: list[BackwardTrace] = []
         self.nested = False
         self.digits = digits
         self.max_elements = max_elements
-        self._current: BackwardTrace | None = None
+        self._open: list[BackwardTrace] = []  # the passes running now, innermost last
         self._stack: ExitStack | None = None
 
     def __enter__(self) -> Trace:
@@ -422,17 +424,18 @@ class Trace:
 
     # observer protocol
     def begin(self, root: Any, order: list) -> None:
-        self._current = BackwardTrace(root, order, digits=self.digits, max_elements=self.max_elements)
-        self.runs.append(self._current)
+        run = BackwardTrace(root, order, digits=self.digits, max_elements=self.max_elements)
+        (self.recomputes if self._open else self.runs).append(run)
+        self._open.append(run)
 
     def before(self, step: int, node: Any) -> None:
-        self._current._before(node)  # type: ignore[union-attr]
+        self._open[-1]._before(node)
 
     def after(self, step: int, node: Any) -> None:
-        self._current._after(step, node)  # type: ignore[union-attr]
+        self._open[-1]._after(step, node)
 
     def end(self, root: Any) -> None:
-        self._current = None
+        self._open.pop()
 
     @property
     def last(self) -> BackwardTrace:

@@ -85,10 +85,14 @@ if [ "$purpose" = test ]; then
 fi
 
 # --- 3. the package ---------------------------------------------------------------------
-extras="dev,plot,data"
-stamp="$(command -v "$py" 2>/dev/null || echo "$py") $extras $(cksum < pyproject.toml)"
-if [ ! -f .setup-done ] || [ "$(cat .setup-done)" != "$stamp" ] || ! "$py" -I -c 'import ag, pytest, hypothesis' 2>/dev/null; then
-  say "installing ag and its dev extras into $py"
-  "$py" -m pip install -q --disable-pip-version-check -e ".[$extras]"
-  echo "$stamp" > .setup-done
+# The demo needs the package alone; the tests also need the dev extras (pytest, hypothesis),
+# matplotlib and scikit-learn. A set-up already done for the tests serves the demo too.
+if [ "$purpose" = demo ]; then extras=""; spec="."; else extras="dev,plot,data"; spec=".[$extras]"; fi
+where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
+done_for="$( [ -f .setup-done ] && cat .setup-done || true)"
+if [ "$done_for" = "$where dev,plot,data" ] || { [ "$purpose" = demo ] && [ "$done_for" = "$where " ]; }; then
+  "$py" -I -c 'import ag' 2>/dev/null && exit 0
 fi
+say "installing ag${extras:+ with its extras [$extras]} into $py"
+"$py" -m pip install -q --disable-pip-version-check -e "$spec"
+echo "$where $extras" > .setup-done
