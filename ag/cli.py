@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["trace", "hw.py", "--format", "markdown"]).format
     'markdown'
     """
-    from ag.exam import DEFAULT_OPS, OPS
+    from ag.exam import DEFAULT_OPS, DIFFICULTIES, OPS
 
     parser = argparse.ArgumentParser(
         prog="ag",
@@ -93,18 +93,33 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Generate a random backpropagation problem in the course's exam format: the forward "
             "code, the non-reversed topological order, and the answer key (per-iteration grads and "
-            "the leaves' grads). The same --seed gives the same problem. Values are small numbers "
-            "chosen so that every op is defined."
+            "the leaves' grads). The same --seed gives the same problem. Every value and grad is a "
+            "short decimal a student can compute by hand, no op sits on a kink (relu at 0) or off "
+            "its domain (log of a non-positive number), and every grad of the key is checked against "
+            "central finite differences before it is printed."
         ),
     )
     e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
-        f"available: {','.join(OPS)})",
+        f"available: {','.join(OPS)}); as many distinct ones appear as --nodes allows",
     )
-    e.add_argument("--nodes", type=int, default=4, help="number of op nodes, 1..60 (default 4)")
-    e.add_argument("--leaves", type=int, default=None, help="number of leaf inputs (default: 1 to 3)")
+    e.add_argument("--require", default="", metavar="OPS",
+                   help="comma-separated ops that must appear (added to --ops if missing)")
+    e.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="exam",
+                   help="easy: 4 nodes, integers; exam (default): 6 nodes, up to 2 decimals; "
+                   "hard: 10 nodes, more leaves and values")
+    e.add_argument("--nodes", type=int, default=None,
+                   help="number of op nodes, 1..60 (default: from --difficulty)")
+    e.add_argument("--leaves", type=int, default=None,
+                   help="number of leaf inputs (default: from --difficulty)")
+    e.add_argument("--reuse", type=int, default=None,
+                   help="exactly this many nodes feed more than one op input (default: any)")
+    e.add_argument("--depth", type=int, default=None,
+                   help="exactly this many ops on the longest leaf-to-output path (default: any)")
+    e.add_argument("--max-value", type=float, default=None, dest="max_value",
+                   help="bound on the size of every value and grad (default: from --difficulty)")
     e.add_argument(
         "--format", choices=(*_FORMATS, "html"), default="text",
         help="text (default), markdown, latex, or html (a self-contained page with the stepper)",
@@ -245,8 +260,11 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     from ag.exam import generate
 
     ops = [op.strip() for op in args.ops.split(",") if op.strip()]
+    require = [op.strip() for op in args.require.split(",") if op.strip()]
     try:
-        problem = generate(seed=args.seed, ops=ops, nodes=args.nodes, leaves=args.leaves)
+        problem = generate(seed=args.seed, ops=ops, nodes=args.nodes, leaves=args.leaves, require=require,
+                           reuse=args.reuse, depth=args.depth, max_abs=args.max_value,
+                           difficulty=args.difficulty)
     except ValueError as err:
         raise _Fail(str(err), 2) from None
     answers = not args.no_answers
