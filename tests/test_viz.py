@@ -268,15 +268,6 @@ def test_stepper_for_a_large_graph_lists_only_changed_grads(monkeypatch):
     assert first.count("<tr class=\"changed\"") == 2 and first.count("<tr") == 3
 
 
-@pytest.mark.parametrize("module", ["ag.viz", "ag.stepper"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 3
-
-
 @needs_dot
 def test_stepper_frames_keep_every_node_in_place():
     # the nodes' boxes are the same in every frame, so dot puts them in the same place
