@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ag import buffers
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -43,8 +44,21 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
     above 64**3 multiply-adds, which each matrix of the course's stacks is not).
     """
     if _is_c_stack(x):
-        return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[-1],))
-    return x @ w
+        rows = x.reshape(-1, x.shape[-1])
+        if type(x) is np.ndarray and x.dtype == w.dtype and w.shape[0] == rows.shape[1]:
+            product = np.matmul(rows, w, out=buffers.empty((rows.shape[0], w.shape[-1]), x.dtype))
+        else:
+            product = rows @ w
+        return product.reshape(x.shape[:-1] + (w.shape[-1],))
+    return _stack_product(x, w)
+
+
+def _stack_product(x: Any, y: Any) -> Any:
+    """``x @ y`` for two stacks of one batch shape, into a reused buffer (ag.buffers)."""
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim >= 3 and x.ndim == y.ndim
+            and x.dtype == y.dtype and x.shape[:-2] == y.shape[:-2] and x.shape[-1] == y.shape[-2]):
+        return np.matmul(x, y, out=buffers.empty(x.shape[:-1] + (y.shape[-1],), x.dtype))
+    return x @ y
 
 
 def _shared_matrix_grad(a: Any, g: Any) -> Any:
@@ -71,7 +85,7 @@ def _matmul_a(g, out, ctx, a, b):
         return (b @ g.reshape(g.shape + (1,))).reshape(b.shape[:-2] + (b.shape[-2],))
     if b.ndim == 2 and not isinstance(g, Tensor):
         return _stack_times_matrix(g, b.T)
-    return g @ b.swapaxes(-1, -2)
+    return _stack_product(g, b.swapaxes(-1, -2)) if not isinstance(g, Tensor) else g @ b.swapaxes(-1, -2)
 
 
 def _matmul_b(g, out, ctx, a, b):
@@ -85,7 +99,7 @@ def _matmul_b(g, out, ctx, a, b):
         return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
     if b.ndim == 2 and a.ndim >= 3 and not isinstance(g, Tensor):
         return _shared_matrix_grad(a, g)
-    return a.swapaxes(-1, -2) @ g
+    return _stack_product(a.swapaxes(-1, -2), g) if not isinstance(g, Tensor) else a.swapaxes(-1, -2) @ g
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -96,7 +110,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     if a_ndim == 0 or b_ndim == 0:
         raise ValueError(f"{describe_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
-        value = _stack_times_matrix(av, bv) if b_ndim == 2 and a_ndim >= 3 else av @ bv
+        value = _stack_times_matrix(av, bv) if b_ndim == 2 and a_ndim >= 3 else _stack_product(av, bv)
     except ValueError:
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -179,7 +193,10 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
     selection = _selection_columns(s) if array_module_of(flat) is np else None
     if selection is not None:
         rows, data, empty = selection
-        product = np.take(flat, rows, axis=1)
+        # into a reused buffer (ag.buffers); mode="clip" because take buffers its output
+        # in the default mode, and every index is a row of the matrix, so none is clipped
+        product = np.take(flat, rows, axis=1, mode="clip",
+                          out=buffers.empty((flat.shape[0], rows.shape[0]), flat.dtype))
         if data is not None:
             product *= data.astype(product.dtype, copy=False)
         if empty is not None:
@@ -192,15 +209,32 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
     return product.reshape(x.shape[:-1] + (s.shape[1],))
 
 
+try:  # scipy's CSR mat-vec kernel (private, stable for many releases); optional
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - another scipy layout: the public product is used
+    _csr_matvec = None
+
+
 def _spc_dense_left(g, out, s, x):
     if isinstance(g, Tensor) or not type(s).__module__.startswith("scipy"):
         return spcmatmul(g, s.T)
     # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
     # C-ordered result, with no transposed copy of g and no big temporary.
     flat = g.reshape(-1, g.shape[-1])
-    result = np.empty((flat.shape[0], s.shape[0]), dtype=np.result_type(flat.dtype, s.dtype))
-    for i in range(flat.shape[0]):
-        result[i] = s @ flat[i]
+    dtype = np.result_type(flat.dtype, s.dtype)
+    result = buffers.empty((flat.shape[0], s.shape[0]), dtype)
+    if _csr_matvec is not None and s.format == "csr" and flat.dtype == dtype == s.dtype \
+            and flat.flags.c_contiguous:
+        # scipy's own CSR kernel straight into each row (it adds, so the rows start at 0):
+        # ``s @ row`` would pay scipy's dispatch and a temporary per row
+        result.fill(0)
+        n_row, n_col = s.shape
+        indptr, indices, data = s.indptr, s.indices, s.data
+        for i in range(flat.shape[0]):
+            _csr_matvec(n_row, n_col, indptr, indices, data, flat[i], result[i])
+    else:
+        for i in range(flat.shape[0]):
+            result[i] = s @ flat[i]
     return result.reshape(g.shape[:-1] + (s.shape[0],))
 
 
