@@ -441,7 +441,8 @@ def render(obj: Any, path: str | Path, *, dpi: float | None = None, **options: A
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise ValueError(f"render: {str(path)!r} has no suffix; use .svg, .png, .pdf or .dot")
-    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 10000):
+    bad_dpi = isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 10000
+    if dpi is not None and bad_dpi:
         raise ValueError(f"render: dpi must be a positive number (below 10000), got {dpi!r}")
     graph = _as_graph(obj, **options)
     if dpi is not None:
