@@ -26,7 +26,7 @@ test:
 # The API reference and tutorials site, warnings as errors, into site/ (open site/index.html).
 docs:
 	@$(SETUP) docs
-	$(PY) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # The wheel and the sdist, into dist/.
 dist:
