@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
+    e.add_argument("--kind", default="scalar",
+                   choices=("scalar", "im2col", "remat", "attention", "network", "softmax"),
+                   help="the problem type: scalar backprop (default), im2col shapes/nnz/cost, "
+                   "rematerialization, attention shapes, a 1-layer network's or softmax regression's "
+                   "gradients on tiny matrices")
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
@@ -300,6 +305,47 @@ def _exam_controls(args: argparse.Namespace) -> dict:
     }
 
 
+def _cmd_exam_question(args: argparse.Namespace) -> int:
+    """The finals' other problem types (--kind): text or Markdown, one seed or a batch."""
+    import random
+
+    from ag.exam.handout import parse_seeds
+    from ag.exam.questions import question
+
+    try:
+        seeds = (parse_seeds(args.seeds) if args.seeds is not None else
+                 [args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)])
+        questions = [question(args.kind, s) for s in seeds]
+    except ValueError as err:
+        raise _Fail(str(err), 2) from None
+    markdown = args.format == "markdown" or args.seeds is not None
+    if args.format in ("latex", "html"):
+        raise _Fail(f"ag exam: --kind {args.kind} prints text or markdown, not {args.format}", 2)
+
+    def show(answers: bool) -> str:
+        return "\n\n".join(q.markdown(answers) if markdown else q.text(answers) for q in questions) + "\n"
+
+    if args.seeds is not None:
+        if not args.out:
+            raise _Fail("ag exam: --seeds writes a batch of files; say where with --out DIR", 2)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{args.kind}-questions.md").write_text(show(False), encoding="utf-8")
+        (out / f"{args.kind}-key.md").write_text(show(True), encoding="utf-8")
+        print(f"wrote {out / (args.kind + '-questions.md')} and {out / (args.kind + '-key.md')} "
+              f"({len(questions)} questions; {sum(q.checks for q in questions)} answers checked "
+              "against the kit)")
+        return 0
+    text = show(not args.no_answers)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} (seed {questions[0].seed})")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _cmd_exam_batch(args: argparse.Namespace) -> int:
     from ag.exam import generate
     from ag.exam.handout import ChromiumNotFoundError, parse_seeds, write_batch
@@ -332,6 +378,8 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     from ag.exam import generate
     from ag.exam.handout import ChromiumNotFoundError, print_pdf, sheet_html, sheet_latex
 
+    if args.kind != "scalar":
+        return _cmd_exam_question(args)
     if args.seeds is not None:
         return _cmd_exam_batch(args)
     try:
