@@ -266,12 +266,3 @@ def test_stepper_for_a_large_graph_lists_only_changed_grads(monkeypatch):
     first = page.split('data-iteration="0"')[1].split("</section>")[0]
     # iteration 0 is the last add: its two inputs (the mul and the constant 1) changed, nothing else listed
     assert first.count("<tr class=\"changed\"") == 2 and first.count("<tr") == 3
-
-
-@pytest.mark.parametrize("module", ["ag.viz", "ag.stepper"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 3
