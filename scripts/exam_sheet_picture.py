@@ -106,14 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         page_file = Path(tmp) / "sheet.html"
         sheet = sheet_html(generate(seed=args.seed), paper=args.paper)
         # the printer adds the @page margins; the picture shows them as a white border
-        sheet = sheet.replace("</style>", "@media print { body { padding: 0.55in 0.6in; } }</style>", 1)
+        # and shows page 1 alone: what follows the page break goes on page 2
+        sheet = sheet.replace("</style>", "@media print { body { padding: 0.55in 0.6in; } "
+                              ".page-break, .page-break ~ * { display: none; } }</style>", 1)
         page_file.write_text(sheet, encoding="utf-8")
         page = Page(tmp + "/profile")
         try:
             # print media at the printable width of the paper (8.5in - margins at 96 px/in)
             page.open(page_file.as_uri(), 816, 1056, media="print", scale=1.25)
-            first_page = 11 * 96  # one printed Letter page
-            print(page.shot(out / "exam_sheet.png", height=first_page))
+            print(page.shot(out / "exam_sheet.png"))
             for w in [int(w) for w in args.widths.split(",") if w]:
                 page.open(page_file.as_uri(), w, 900)
                 print(page.shot(out / f"exam_sheet_screen_{w}.png"))

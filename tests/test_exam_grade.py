@@ -122,9 +122,20 @@ def test_wrong_format_names_the_line(text, line, message):
         parse_answers(text)
 
 
-def test_a_row_not_in_the_problem_is_refused(key):
-    with pytest.raises(AnswerFormatError, match="line 3: z3.grad in iteration 0 is not asked for"):
-        grade(key, parse_answers("iteration,node,quantity,answer\n#\n0,z9:mul,z3.grad,1\n"))
+def test_a_row_not_in_the_problem_is_refused_or_noted(key):
+    with pytest.raises(AnswerFormatError, match="line 3: z42.grad in iteration 0 is not asked for"):
+        grade(key, parse_answers("iteration,node,quantity,answer\n#\n0,z9:mul,z42.grad,1\n"))
+    # hidden order: a grad written in the wrong iteration earns nothing and is noted
+    report = grade(key, parse_answers("iteration,node,quantity,answer\n0,z9:mul,z3.grad,1\n1,,,\n"))
+    assert report.score == 0 and report.extra == [
+        "line 2: iteration 0 works on z9; it does not change z3.grad"]
+
+
+def test_hidden_order_template_leaves_the_backward_rows_to_the_student(key):
+    blank = answer_template(generate(seed=1), show_order=False)
+    assert "0,z9:mul" not in blank and "0,,," in blank and "forward,z4:exp,z4.value," in blank
+    filled = blank.replace("0,,,\n0,,,", "0,z9:mul,z7.grad,0\n0,z9:mul,z8.grad,3", 1)
+    assert grade(key, parse_answers(filled)).score == 2
 
 
 def test_cli_grades_files_and_writes_gradescope_results(key, tmp_path, capsys):

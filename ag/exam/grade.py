@@ -82,6 +82,8 @@ class Cell:
 class Report:
     seed: int
     cells: list[Cell] = field(default_factory=list)
+    #: rows the key does not ask for (a grad in another iteration than the loop changes it)
+    extra: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -100,6 +102,7 @@ class Report:
         lines = [f"seed {self.seed}: score {format_number(self.score)} / {format_number(self.max_score)}"]
         first = self.first_divergence
         lines.append("first divergence: " + (first.explanation if first else "none, every number is right"))
+        lines += [f"not in the key (no credit): {e}" for e in self.extra]
         carried = sum(1 for c in self.cells if c.status == "carried forward")
         if carried:
             lines.append(f"{carried} answer(s) got full credit carried forward from an earlier slip")
@@ -175,6 +178,8 @@ def parse_answers(text: str, name: str = "answers") -> tuple[int | None, list[An
             header_seen = True
             continue
         iteration, node, quantity, answer = cells
+        if not quantity and not answer:
+            continue  # a blank row of a hidden-order template
         if not (iteration == "forward" or iteration.isdigit()):
             raise AnswerFormatError(f"{where}: iteration must be 'forward' or a number, not {iteration!r}")
         if not re.fullmatch(r"z\d+\.(value|grad)|nothing", quantity):
@@ -245,13 +250,22 @@ def grade(key: dict, answers: tuple[int | None, list[AnswerRow]] | list[AnswerRo
     true_values = evaluate(shape, key["leaf_values"])
     given: dict[tuple[str, str], AnswerRow] = {}
     expected_rows = {(r[0], r[2]) for r in key["rows"]}
+    n_nodes = key["n_leaves"] + len(key["ops"])
+    report = Report(int(key["seed"]))
     for r in rows:
         if (r.iteration, r.quantity) not in expected_rows:
-            raise AnswerFormatError(f"line {r.line}: {r.quantity} in iteration {r.iteration} is not asked "
-                                    f"for by problem seed {key['seed']}: {r.raw!r}")
+            known = r.quantity == "nothing" or (
+                r.quantity.startswith("z") and 1 <= int(r.quantity[1:].split(".")[0]) <= n_nodes
+                and (r.iteration != "forward" and int(r.iteration) < len(key["iteration_nodes"])))
+            if not known:
+                raise AnswerFormatError(f"line {r.line}: {r.quantity} in iteration {r.iteration} is not "
+                                        f"asked for by problem seed {key['seed']}: {r.raw!r}")
+            visited = key["iteration_nodes"][int(r.iteration)]
+            report.extra.append(f"line {r.line}: iteration {r.iteration} works on {visited}; it does not "
+                                f"change {r.quantity}")
+            continue
         given[(r.iteration, r.quantity)] = r
     display = {r[2].split(".")[0]: r[1] for r in key["rows"] if r[0] == "forward"}
-    report = Report(int(key["seed"]))
     n = shape.n_leaves
     values = list(key["leaf_values"]) + [math.nan] * len(shape.ops)  # the student's, as carried
 

@@ -329,7 +329,7 @@ def template_rows(p: ExamProblem) -> list[tuple[str, str, str]]:
     return rows
 
 
-def answer_template(p: ExamProblem, fmt: str = "csv") -> str:
+def answer_template(p: ExamProblem, fmt: str = "csv", show_order: bool = True) -> str:
     """The file a student fills in for ``ag grade``: CSV or a Markdown table.
 
     Each row names a quantity (``z5.value`` in the forward pass, ``z3.grad`` after
@@ -337,18 +337,26 @@ def answer_template(p: ExamProblem, fmt: str = "csv") -> str:
     starting with ``#`` (CSV) or ``<!--`` (Markdown) are comments; the seed line
     tells the grader which problem it is.
 
+    With ``show_order=False`` (the sheet hides the order) the backward rows are left
+    for the student to fill in: two blank rows per iteration, node and quantity too
+    (add rows as needed).
+
     >>> from ag.exam import generate
     >>> print(answer_template(generate(seed=1)).splitlines()[2])
     iteration,node,quantity,answer
     """
     rows = template_rows(p)
+    if not show_order:
+        rows = [r for r in rows if r[0] == "forward"]
+        rows += [(str(k), "", "") for k in range(len(p.run.steps)) for _ in range(2)]
+    how = ("leave the other columns as they are" if show_order else
+           "for each iteration write the node and each grad it changes (zK.grad), one per row")
     if fmt == "csv":
-        out = [f"# ag exam answers, seed {p.seed}: write each number in the answer column; "
-               "leave the other columns as they are",
+        out = [f"# ag exam answers, seed {p.seed}: write each number in the answer column; {how}",
                f"# seed: {p.seed}", ",".join(TEMPLATE_HEADER)]
         out += [f"{k},{node},{q}," for k, node, q in rows]
     elif fmt in ("md", "markdown"):
-        out = [f"<!-- ag exam answers, seed {p.seed}: write each number in the answer column -->",
+        out = [f"<!-- ag exam answers, seed {p.seed}: write each number in the answer column; {how} -->",
                f"<!-- seed: {p.seed} -->",
                "| " + " | ".join(TEMPLATE_HEADER) + " |", "|---|---|---|---|"]
         out += [f"| {k} | {node} | {q} |  |" for k, node, q in rows]
@@ -481,7 +489,7 @@ def write_batch(problems: list[ExamProblem], folder: str | Path, *, paper: str =
         sheet = folder / f"sheet-seed-{p.seed}.html"
         sheet.write_text(sheet_html(p, show_order=show_order, paper=paper), encoding="utf-8")
         answers = folder / f"answers-seed-{p.seed}.{suffix}"
-        answers.write_text(answer_template(p, template), encoding="utf-8")
+        answers.write_text(answer_template(p, template, show_order=show_order), encoding="utf-8")
         written += [sheet, answers]
     every = folder / "sheets.html"
     every.write_text(sheets_html(problems, show_order=show_order, paper=paper), encoding="utf-8")
