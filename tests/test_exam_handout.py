@@ -93,6 +93,10 @@ def test_latex_compiles_with_an_installed_engine(engine, tmp_path):
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:]
     assert len(pdf_pages(tmp_path / "sheet.pdf")) >= 2 or (tmp_path / "sheet.pdf").stat().st_size > 1000
+    if engine != "tectonic":  # the student sheet alone fits its page width (a 10-node order too)
+        tex.write_text(sheet_latex(generate(seed=9, difficulty="hard"), paper="letter"))
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "Overfull \\hbox" not in (tmp_path / "sheet.log").read_text()
 
 
 def test_parse_seeds_and_its_errors():

@@ -278,8 +278,9 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
         "\\end{verbatim}",
     ]
     if show_order:
-        lines += ["\\subsection*{Topological order (non-reversed)}",
-                  "\\texttt{" + latex_escape(p.order) + "}"]
+        lines += ["\\subsection*{Topological order (non-reversed)}",  # breakable after commas
+                  "{\\raggedright\\texttt{" + latex_escape(p.order).replace(", ", ",\\allowbreak{} ")
+                  + "}\\par}"]
     else:
         lines += ["\\subsection*{Topological order}",
                   "Run the depth-first topological sort by hand; write \\texttt{visited} and "
