@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(iteration-00.svg, ...) into DIR; needs Graphviz's dot",
     )
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
+    t.add_argument(
+        "--max-calls", type=int, default=10, metavar="N",
+        help="trace at most the first N backward() calls (default 10; 0 for all): a training "
+        "loop makes thousands; the others run untraced and are counted",
+    )
 
     e = sub.add_parser(
         "exam",
@@ -125,9 +130,37 @@ def _error_location(path: Path, tb) -> str:
     return ""
 
 
-def _run_file(path: Path):
+def _capped_trace(max_calls: int):
+    """A Trace that records the first ``max_calls`` backward calls (all for 0) and counts the rest."""
     from ag.trace import Trace
 
+    class CappedTrace(Trace):
+        skipped = 0
+        _skipping = False
+
+        def begin(self, root, order):
+            self._skipping = 0 < max_calls <= len(self.runs)
+            if self._skipping:
+                self.skipped += 1
+            else:
+                super().begin(root, order)
+
+        def before(self, step, node):
+            if not self._skipping:
+                super().before(step, node)
+
+        def after(self, step, node):
+            if not self._skipping:
+                super().after(step, node)
+
+        def end(self, root):
+            if not self._skipping:
+                super().end(root)
+
+    return CappedTrace()
+
+
+def _run_file(path: Path, max_calls: int = 0):
     if not path.exists():
         raise _Fail(f"ag trace: no such file: {path}", 2)
     if path.is_dir():
@@ -145,14 +178,15 @@ def _run_file(path: Path):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with Trace() as t:
+        with _capped_trace(max_calls) as t:
             try:
                 runpy.run_path(str(path), run_name="__main__")
             except SystemExit as exc:
                 if exc.code not in (None, 0):
                     failure = f"ag trace: {path} exited with status {exc.code}"
-            except KeyboardInterrupt:
-                raise
+            except KeyboardInterrupt as exc:
+                raise _Fail(f"ag trace: interrupted (Ctrl-C) while running {path}"
+                            f"{_error_location(path, exc.__traceback__)}; nothing traced", 130) from None
             except BaseException as exc:  # the user's code failed: say so, no traceback dump
                 failure = (
                     f"ag trace: {path} stopped with {type(exc).__name__}: {exc}"
@@ -171,7 +205,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from ag import stepper, viz
 
     path = Path(args.file)
-    t, failure = _run_file(path)
+    if args.max_calls < 0:
+        raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
+    t, failure = _run_file(path, args.max_calls)
     runs = t.runs
     sys.stdout.flush()
     if not runs:
@@ -192,6 +228,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         else:
             print(run.text(args.digits))
         print()
+    if t.skipped:
+        print(f"({t.skipped} more backward() call{'s' if t.skipped > 1 else ''} ran untraced: "
+              f"only the first {len(runs)} are shown; raise --max-calls to see more)")
     try:
         if args.html:
             for i, run in enumerate(runs, 1):
@@ -268,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         print(str(fail), file=sys.stderr)
         return fail.code
+    except KeyboardInterrupt:  # Ctrl-C while printing or drawing: one line, no traceback
+        print(f"ag {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `ag exam | head`: the reader left; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

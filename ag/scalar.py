@@ -152,6 +152,11 @@ class Scalar:
             raise ZeroDivisionError(
                 f"pow: {_describe(self)} raised to the negative power {n!r}"
             ) from None
+        except OverflowError:
+            raise OverflowError(
+                f"pow: {_describe(self)} raised to the power {n!r} overflows a float "
+                "(the result is beyond 1.8e308); rescale the input or work with logs"
+            ) from None
         if isinstance(value, complex):
             raise ValueError(
                 f"pow: {_describe(self)} raised to the non-integer power {n!r} is not real"
@@ -181,7 +186,8 @@ class Scalar:
 
     def log(self) -> Scalar:
         if not self.value > 0.0:
-            raise ValueError(f"log: the input {_describe(self)} must be positive")
+            why = "is NaN" if self.value != self.value else "must be positive"
+            raise ValueError(f"log: the input {_describe(self)} {why}")
         out = Scalar(math.log(self.value), (self,), "log")
         out._rule = _log_backward
         return out
@@ -238,6 +244,12 @@ def _lift(other: Any, op: str, node: Scalar) -> Scalar:
         return other
     if isinstance(other, Real) and not isinstance(other, bool):
         return Scalar(float(other))
+    if hasattr(other, "_backward") and hasattr(other, "shape"):  # an ag.Tensor
+        raise TypeError(
+            f"{op}: cannot combine {_describe(node)} with an ag.Tensor of shape "
+            f"{tuple(other.shape)}: the two engines do not mix. Use the Scalar's .value (a "
+            "float) as a constant, or build the whole expression from Tensors"
+        )
     raise TypeError(
         f"{op}: cannot combine {_describe(node)} with {type(other).__name__} {other!r}; "
         "use a number or a Scalar"
@@ -251,7 +263,13 @@ def _pow_scalar(base: Scalar, exponent: Scalar) -> Scalar:
             f"pow: with a Scalar exponent {_describe(exponent)} the base {_describe(base)} "
             "must be positive (the gradient uses log(base))"
         )
-    out = Scalar(base.value**exponent.value, (base, exponent), "pow")
+    try:
+        value = base.value**exponent.value
+    except OverflowError:
+        raise OverflowError(
+            f"pow: {_describe(base)} raised to {_describe(exponent)} overflows a float"
+        ) from None
+    out = Scalar(value, (base, exponent), "pow")
     out._rule = _pow_scalar_backward
     return out
 
@@ -284,10 +302,9 @@ def _div_backward(out: Scalar) -> None:
     a, b = out.inputs
     g = out.grad
     a.grad += g / b.value
-    try:
-        b.grad += -a.value / (b.value * b.value) * g
-    except ZeroDivisionError:  # b * b underflowed to 0; a / b / b may still be finite
-        b.grad += -(a.value / b.value) / b.value * g
+    # -a / b**2 as -(a / b) / b, the Tensor rule's form: b * b would underflow (to 0, a
+    # ZeroDivisionError, or to a subnormal that loses digits) for |b| < 1e-154
+    b.grad += -g * out.value / b.value
 
 
 def _pow_backward(out: Scalar) -> None:

@@ -62,7 +62,9 @@ def rule_templates(node: Any) -> tuple[str, ...]:
     key = "pow_const" if node.op == "pow" and len(node.inputs) == 1 else node.op
     templates = TENSOR_RULES.get(key, ("{a}.grad += (rule of " + node.op + ")",))
     if len(templates) < len(node.inputs):  # concatenate/stack: one line per input
-        names = ["{a}", "{b}"] + [f"input {k}" for k in range(2, len(node.inputs))]
+        # {a}..{f} are the names the trace fills in (the inputs' labels); past six, by position
+        names = [f"{{{c}}}" for c in "abcdef"][: len(node.inputs)]
+        names += [f"input {k}" for k in range(len(names), len(node.inputs))]
         templates = tuple(
             templates[0].replace("{x}", name).replace(" k", f" {k}") for k, name in enumerate(names)
         )
