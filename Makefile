@@ -1,26 +1,40 @@
 # The two commands of the README:
-#   make demo   set up, then trace exam problem 1.3 and write its HTML stepper (the kit's main job)
+#   make demo   set up, then trace exam problem 1.3, draw its graph and write its HTML stepper
 #   make test   set up, then run the test suite (quick CI hypothesis profile)
+#
+# Set-up (scripts/setup.sh) installs ag into the interpreter scripts/env_python.sh names:
+# $(PYTHON) itself when it runs inside a virtual environment, otherwise ./.venv made from it
+# (stock Debian/Ubuntu python is externally managed, PEP 668). Choose the base interpreter
+# with `make PYTHON=python3.12 test`.
 PYTHON ?= python3
+PY := $(shell PYTHON='$(PYTHON)' bash scripts/env_python.sh)
+SETUP = PYTHON='$(PYTHON)' bash scripts/setup.sh
 
-.PHONY: setup demo test thorough lint bench
-setup: .setup-done
+.PHONY: setup demo test thorough lint bench python-path
+setup:
+	@$(SETUP) test
 
-.setup-done: pyproject.toml scripts/setup.sh
-	bash scripts/setup.sh
-	touch .setup-done
+demo:
+	@$(SETUP) demo
+	$(PY) -m ag.cli trace exercises/problem_1_3.py --html out/problem_1_3.html --svg out/problem_1_3
+	@echo "demo: open out/problem_1_3.html (the stepper); drawings in out/problem_1_3/"
 
-demo: setup
-	$(PYTHON) -m ag.cli trace exercises/problem_1_3.py --html out/problem_1_3.html
+test:
+	@$(SETUP) test
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest
 
-test: setup
-	HYPOTHESIS_PROFILE=ci $(PYTHON) -m pytest
+thorough:
+	@$(SETUP) test
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest
 
-thorough: setup
-	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest
+lint:
+	@$(SETUP) test
+	$(PY) -m ruff check .
 
-lint: setup
-	ruff check .
+bench:
+	@$(SETUP) test
+	$(PY) benchmarks/scalar_mlp.py
 
-bench: setup
-	$(PYTHON) benchmarks/scalar_mlp.py
+# The interpreter the targets above use (.ci/run installs torch into it).
+python-path:
+	@echo $(PY)

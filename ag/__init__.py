@@ -18,7 +18,7 @@ from typing import Any
 from ag.autodiff import enable_grad, is_grad_enabled, no_grad, topological_sort
 from ag.functions import exp, log, relu, sigmoid, sqrt, tanh
 from ag.scalar import Scalar, scalar
-from ag.trace import trace  # the function; `ag.trace` the module is shadowed on purpose
+from ag.trace import backward_trace, trace  # the function; `ag.trace` the module is shadowed on purpose
 
 __version__ = "0.1.0"
 
@@ -49,7 +49,8 @@ _LAZY = {
 }
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu",
+    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
+    "ops", "number_format", "trace_record", "trace_render",
 }
 
 
@@ -70,5 +71,5 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Scalar", "scalar", "exp", "log", "relu", "sigmoid", "sqrt", "tanh", "no_grad",
-    "enable_grad", "is_grad_enabled", "topological_sort", "trace", *_LAZY,
+    "enable_grad", "is_grad_enabled", "topological_sort", "trace", "backward_trace", *_LAZY,
 ]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ag.autodiff import observe_backward
+from ag.autodiff import grad_mode, observe_backward
 
 
 def _finite(grad: Any) -> bool:
@@ -22,7 +22,7 @@ def _finite(grad: Any) -> bool:
     if isinstance(grad, float):
         return math.isfinite(grad)
     value = getattr(grad, "value", grad)
-    from ag.tensor import array_module_of
+    from ag.backend import array_module_of
 
     return bool(array_module_of(value).isfinite(value).all())
 
@@ -57,12 +57,10 @@ def detect_anomaly() -> Iterator[None]:
     The error names the node, its op and its label. Forward checks cover Tensors;
     Scalar ops already raise on overflow, log of non-positive numbers and division by zero.
     """
-    from ag.tensor import settings
-
-    previous = settings.detect_anomaly
-    settings.detect_anomaly = True
+    previous = grad_mode.detect_anomaly
+    grad_mode.detect_anomaly = True
     try:
         with observe_backward(_AnomalyObserver()):
             yield
     finally:
-        settings.detect_anomaly = previous
+        grad_mode.detect_anomaly = previous

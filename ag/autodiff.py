@@ -30,7 +30,7 @@ none installed the loop is the bare ``for node in reversed(order): node._backwar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -60,25 +60,33 @@ class BackwardObserver(Protocol):
 class GradMode:
     """Global switches read by the engines while they build and run graphs."""
 
-    __slots__ = ("enabled", "create_graph")
+    __slots__ = ("enabled", "create_graph", "detect_anomaly")
 
     def __init__(self) -> None:
         self.enabled = True  # record graphs (off inside ag.no_grad())
         self.create_graph = False  # backward builds differentiable graph nodes
+        self.detect_anomaly = False  # ops check their outputs are finite (ag.detect_anomaly())
 
 
 grad_mode = GradMode()
 _observers: list[BackwardObserver] = []
 
 
-def topological_sort(root: Node) -> list:
+def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) -> list:
     """Nodes reachable from ``root``, each after all of its inputs (exam order).
+
+    ``boundary(node)`` true: the node is listed but its inputs are not entered (a
+    recompute's subgraph ends at the nodes made before it).
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="x"); y = x * x; z = y * y
     >>> [n.label or n.op for n in topological_sort(z)]
     ['x', 'mul', 'mul']
+    >>> [n.label or n.op for n in topological_sort(z, boundary=lambda n: n is y)]
+    ['mul', 'mul']
     """
+    if boundary is not None:
+        return _sort_within(root, boundary)
     order: list = []
     visited = {id(root)}
     # Each frame is (node, iterator over its inputs): the explicit form of the
@@ -99,41 +107,72 @@ def topological_sort(root: Node) -> list:
     return order
 
 
-def run_backward(root: Node, seed: Any, cleared_grad: Any) -> list:
+def _sort_within(root: Node, boundary: Callable[[Any], bool]) -> list:
+    # topological_sort with a boundary: the same walk, a boundary node's inputs unvisited
+    order: list = []
+    visited = {id(root)}
+    stack: list[tuple[Any, Iterator]] = [(root, iter(() if boundary(root) else root.inputs))]
+    while stack:
+        node, pending = stack[-1]
+        for child in pending:
+            if id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, iter(() if boundary(child) else child.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def run_backward(root: Node, seed: Any, cleared_grad: Any,
+                 boundary: Callable[[Any], bool] | None = None, release: bool = False) -> list:
     """Seed ``root.grad`` and run every node's ``_backward`` in reverse exam order.
 
     Interior nodes (those with inputs) start from ``cleared_grad`` so that each call
     computes this pass's gradients; leaves keep accumulating, so two calls give
     twice the leaf gradients. Returns the topological order.
 
+    ``boundary`` keeps the pass inside a subgraph (a recompute's, ``ag.remat``): a
+    node for which it is true is listed but not entered, cleared or run, so it
+    accumulates like a leaf (also as the root). ``release=True`` drops each node's
+    grad right after its step (nobody reads a rebuilt node's grad afterwards).
+    Observers see these steps like any others.
+
     All or nothing: if any node's rule raises (or the user presses Ctrl-C), every
-    node's ``grad`` is put back as it was before this call, and the error is raised
-    again with the failing node's op, label and shape in its message. Rules never
-    change a grad in place (they rebind ``.grad``), so remembering the old objects
-    is enough: one list of references, the only cost on the success path.
+    listed node's ``grad`` is put back as it was before this call, and the error is
+    raised again with the failing node's op, label and shape in its message. Rules
+    never change a grad in place (they rebind ``.grad``), so remembering the old
+    objects is enough: one list of references, the only cost on the success path.
     """
-    order = topological_sort(root)
+    order = topological_sort(root, boundary)
     saved = [node.grad for node in order]
-    for node in order:
+    steps = order if boundary is None else [n for n in order if not boundary(n)]
+    for node in steps:
         if node.inputs:
             node.grad = cleared_grad
-    # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
     node = root
     try:
-        root.grad = seed if root.inputs or root.grad is None else root.grad + seed
+        # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
+        inside = boundary is None or not boundary(root)
+        root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
         if not _observers:
-            for node in reversed(order):
+            for node in reversed(steps):
                 node._backward()
+                if release:
+                    node.grad = cleared_grad
             return order
         observers = tuple(_observers)
         for obs in observers:
             obs.begin(root, order)
-        for step, node in enumerate(reversed(order)):
+        for step, node in enumerate(reversed(steps)):
             for obs in observers:
                 obs.before(step, node)
             node._backward()
             for obs in observers:
                 obs.after(step, node)
+            if release:
+                node.grad = cleared_grad
         for obs in observers:
             obs.end(root)
         return order
@@ -177,6 +216,29 @@ def _backward_failure(err: BaseException, node: Any) -> BaseException:
 def _node_brief(node: Any) -> str:
     shape = getattr(getattr(node, "value", None), "shape", None)
     return node_name(node) + (f" {tuple(shape)}" if shape is not None else "")
+
+
+@contextmanager
+def grads_kept(nodes: Iterable[Node], cleared: Any = None) -> Iterator[None]:
+    """Inside the block each node's grad starts from ``cleared``; afterwards (also after
+    an error) every one is back as it was. ``ag.grad`` computes gradients this way
+    without touching any ``.grad``.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0); y = x * x; x.grad = 5.0
+    >>> with grads_kept(topological_sort(y), 0.0):
+    ...     y.backward(); inside = x.grad
+    >>> inside, x.grad
+    (4.0, 5.0)
+    """
+    saved = [(node, node.grad) for node in nodes]
+    try:
+        for node, _ in saved:
+            node.grad = cleared
+        yield
+    finally:
+        for node, grad in saved:
+            node.grad = grad
 
 
 @contextmanager

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["trace", "hw.py", "--format", "markdown"]).format
     'markdown'
     """
-    from ag.exam import DEFAULT_OPS, OPS
+    from ag.exam import DEFAULT_OPS, DIFFICULTIES, OPS
 
     parser = argparse.ArgumentParser(
         prog="ag",
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `ag COMMAND --help` for a command's options. "
         "Example: ag trace exercises/problem_1_3.py --html out/problem_1_3.html",
     )
+    from ag import __version__
+
+    parser.add_argument("--version", action="version", version=f"ag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -72,7 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the drawn graph (graph.svg) and one SVG frame per iteration "
         "(iteration-00.svg, ...) into DIR; needs Graphviz's dot",
     )
+    t.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write the trace to FILE (only the trace: the program's own output stays on the terminal)",
+    )
+    t.add_argument("-q", "--quiet", action="store_true", help="hide what the traced program itself prints")
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
+    t.add_argument(
+        "--max-elements", type=int, default=36, metavar="N",
+        help="arrays with at most N elements are printed in full as matrices; larger ones as "
+        "their shape, min/max/mean and a corner (default 36)",
+    )
     t.add_argument(
         "--max-calls", type=int, default=10, metavar="N",
         help="trace at most the first N backward() calls (default 10; 0 for all): a training "
@@ -85,18 +98,33 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Generate a random backpropagation problem in the course's exam format: the forward "
             "code, the non-reversed topological order, and the answer key (per-iteration grads and "
-            "the leaves' grads). The same --seed gives the same problem. Values are small numbers "
-            "chosen so that every op is defined."
+            "the leaves' grads). The same --seed gives the same problem. Every value and grad is a "
+            "short decimal a student can compute by hand, no op sits on a kink (relu at 0) or off "
+            "its domain (log of a non-positive number), and every grad of the key is checked against "
+            "central finite differences before it is printed."
         ),
     )
     e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
-        f"available: {','.join(OPS)})",
+        f"available: {','.join(OPS)}); as many distinct ones appear as --nodes allows",
     )
-    e.add_argument("--nodes", type=int, default=4, help="number of op nodes, 1..60 (default 4)")
-    e.add_argument("--leaves", type=int, default=None, help="number of leaf inputs (default: 1 to 3)")
+    e.add_argument("--require", default="", metavar="OPS",
+                   help="comma-separated ops that must appear (added to --ops if missing)")
+    e.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="exam",
+                   help="easy: 4 nodes, integers; exam (default): 6 nodes, up to 2 decimals; "
+                   "hard: 10 nodes, more leaves and values")
+    e.add_argument("--nodes", type=int, default=None,
+                   help="number of op nodes, 1..60 (default: from --difficulty)")
+    e.add_argument("--leaves", type=int, default=None,
+                   help="number of leaf inputs (default: from --difficulty)")
+    e.add_argument("--reuse", type=int, default=None,
+                   help="exactly this many nodes feed more than one op input (default: any)")
+    e.add_argument("--depth", type=int, default=None,
+                   help="exactly this many ops on the longest leaf-to-output path (default: any)")
+    e.add_argument("--max-value", type=float, default=None, dest="max_value",
+                   help="bound on the size of every value and grad (default: from --difficulty)")
     e.add_argument(
         "--format", choices=(*_FORMATS, "html"), default="text",
         help="text (default), markdown, latex, or html (a self-contained page with the stepper)",
@@ -160,7 +188,10 @@ def _capped_trace(max_calls: int):
     return CappedTrace()
 
 
-def _run_file(path: Path, max_calls: int = 0):
+def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
+    import contextlib
+    import io
+
     if not path.exists():
         raise _Fail(f"ag trace: no such file: {path}", 2)
     if path.is_dir():
@@ -178,7 +209,8 @@ def _run_file(path: Path, max_calls: int = 0):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with _capped_trace(max_calls) as t:
+        with _capped_trace(max_calls) as t, \
+                contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
             try:
                 runpy.run_path(str(path), run_name="__main__")
             except SystemExit as exc:
@@ -204,10 +236,12 @@ def _suffixed(path: Path, i: int, n: int) -> Path:
 def _cmd_trace(args: argparse.Namespace) -> int:
     from ag import stepper, viz
 
+    if args.max_elements < 0 or args.digits < 1:
+        raise _Fail("ag trace: --max-elements must be >= 0 and --digits >= 1", 2)
     path = Path(args.file)
     if args.max_calls < 0:
         raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
-    t, failure = _run_file(path, args.max_calls)
+    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls)
     runs = t.runs
     sys.stdout.flush()
     if not runs:
@@ -218,19 +252,30 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             "Call .backward() on the output (for example `z3.backward()`)."
         )
     n = len(runs)
+    chunks = []  # the trace alone: to --output, or after the program's own output on stdout
     for i, run in enumerate(runs, 1):
         if n > 1:
-            print(f"== backward call {i} of {n} ==")
+            chunks.append(f"== backward call {i} of {n} ==\n")
         if args.format == "markdown":
-            print(run.markdown(args.digits))
+            chunks.append(run.markdown(args.digits, max_elements=args.max_elements) + "\n\n")
         elif args.format == "latex":
-            print(run.latex(args.digits))
+            chunks.append(run.latex(args.digits, max_elements=args.max_elements) + "\n\n")
         else:
-            print(run.text(args.digits))
-        print()
+            chunks.append(run.text(args.digits, max_elements=args.max_elements) + "\n\n")
     if t.skipped:
-        print(f"({t.skipped} more backward() call{'s' if t.skipped > 1 else ''} ran untraced: "
-              f"only the first {len(runs)} are shown; raise --max-calls to see more)")
+        chunks.append(f"({t.skipped} more backward() call{'s' if t.skipped > 1 else ''} ran "
+                      f"untraced: only the first {len(runs)} are shown; raise --max-calls to see "
+                      "more)\n")
+    if args.output:
+        out_path = Path(args.output)
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text("".join(chunks), encoding="utf-8")
+        except OSError as err:
+            raise _Fail(f"ag trace: cannot write {out_path}: {err}") from None
+        print(f"wrote the trace to {out_path}")
+    else:
+        sys.stdout.write("".join(chunks))
     try:
         if args.html:
             for i, run in enumerate(runs, 1):
@@ -256,8 +301,11 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     from ag.exam import generate
 
     ops = [op.strip() for op in args.ops.split(",") if op.strip()]
+    require = [op.strip() for op in args.require.split(",") if op.strip()]
     try:
-        problem = generate(seed=args.seed, ops=ops, nodes=args.nodes, leaves=args.leaves)
+        problem = generate(seed=args.seed, ops=ops, nodes=args.nodes, leaves=args.leaves, require=require,
+                           reuse=args.reuse, depth=args.depth, max_abs=args.max_value,
+                           difficulty=args.difficulty)
     except ValueError as err:
         raise _Fail(str(err), 2) from None
     answers = not args.no_answers

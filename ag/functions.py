@@ -21,7 +21,7 @@ def _array_module(x: Any) -> Any:
     # Imported on first use, not at the top: `import ag` for Scalar work needs no NumPy.
     global _array_module_of
     if _array_module_of is None:
-        from ag.tensor import array_module_of
+        from ag.backend import array_module_of
 
         _array_module_of = array_module_of
     return _array_module_of(x)

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ag.autodiff import topological_sort
-from ag.tensor import Tensor, _leaf, array_module_of
+from ag.autodiff import grads_kept, topological_sort
+from ag.ops.api import Tensor, array_module_of, leaf
 
 
 def grad(
@@ -37,26 +37,15 @@ def grad(
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
-    order = topological_sort(output)
-    saved = [(node, node.grad) for node in order]
-    extra = [(t, t.grad) for t in inputs]
-    try:
-        for node in order:
-            node.grad = None
-        for t in inputs:
-            t.grad = None
+    with grads_kept([*topological_sort(output), *inputs]):
         output.backward(grad_output, create_graph=create_graph)
         results = []
         for t in inputs:
             g = t.grad
             if g is None:
                 g = array_module_of(t.value).zeros_like(t.value)
-            results.append(g if isinstance(g, Tensor) else _leaf(g, False))
-        return results
-    finally:
-        for node, g in saved + extra:
-            node.grad = g
-
+            results.append(g if isinstance(g, Tensor) else leaf(g, False))
+    return results
 
 def hvp(f: Callable[[Tensor], Tensor], x: Tensor, v: Any) -> Tensor:
     """The Hessian of scalar ``f`` at ``x`` times ``v``, by double backward.
@@ -66,7 +55,7 @@ def hvp(f: Callable[[Tensor], Tensor], x: Tensor, v: Any) -> Tensor:
     """
     (g,) = grad(f(x), [x], create_graph=True)
     v_value = v.value if isinstance(v, Tensor) else v
-    (hv,) = grad((g * _leaf(array_module_of(x.value).asarray(v_value, dtype=x.dtype), False)).sum(), [x])
+    (hv,) = grad((g * leaf(array_module_of(x.value).asarray(v_value, dtype=x.dtype), False)).sum(), [x])
     return hv
 
 

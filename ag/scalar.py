@@ -16,10 +16,16 @@ Semantics of the backward pass (the course's, made exact):
   grad. Interior nodes are reset at the start of each call, so they always show
   this pass's gradient (the course's code would re-add stale interior grads).
 * ``zero_grad()`` sets every grad in the graph back to 0.0.
+* Inside ``ag.no_grad()`` an op records no inputs (its result is a constant).
 
-Each node's ``_backward`` is a module-level function chosen by its op, not a
-closure over the output node, so a graph has no reference cycles and is freed by
-reference counting the moment the last name for it goes away.
+The rule protocol is Tensor's (``ag.ops.api``): each op below is defined once, as
+its forward function, one backward rule per input ``rule(g, out, ctx, a, b)`` that
+*returns* that input's gradient (``g`` is the node's grad, ``out``, ``a``, ``b`` the
+values, ``ctx`` what the forward kept, e.g. an exponent), and the rule text, side by
+side, registered in :mod:`ag.registry`. :meth:`Scalar._backward` accumulates. The
+rules are module-level functions, not closures over the output node, so a graph
+has no reference cycles and is freed by reference counting the moment the last
+name for it goes away.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from itertools import count
 from numbers import Real
 from typing import Any
 
-from ag.autodiff import node_name, run_backward, topological_sort
+from ag import registry
+from ag.autodiff import grad_mode, run_backward, topological_sort
 
 _creation_counter = count(1)
+_new = object.__new__
 
 
 def _describe(node: Scalar) -> str:
@@ -44,7 +52,8 @@ class Scalar:
 
     ``Scalar(value, inputs=(), op="", label="")`` as in the course code; operators
     ``+ - * / **`` (with numbers or Scalars on either side), unary ``-``, and the
-    methods ``exp``, ``log``, ``relu``, ``tanh``, ``sigmoid``.
+    methods ``exp``, ``log``, ``relu``, ``tanh``, ``sigmoid`` (all from the op
+    registry: ``ag.registry.scalar_ops()``).
 
     >>> x = Scalar(2.0, label="x")
     >>> z = (x * x) * (x * x)
@@ -52,7 +61,7 @@ class Scalar:
     32.0
     """
 
-    __slots__ = ("value", "grad", "inputs", "op", "label", "_rule", "_exponent", "_id")
+    __slots__ = ("value", "grad", "inputs", "op", "label", "_rules", "_ctx", "_id")
 
     def __init__(
         self, value: float, inputs: tuple | list = (), op: str = "", label: str = ""
@@ -64,8 +73,8 @@ class Scalar:
         self.inputs = tuple(inputs)
         self.op = op
         self.label = label
-        self._rule = None
-        self._exponent = None
+        self._rules = None
+        self._ctx = None
         self._id = next(_creation_counter)
 
     # -- the backward pass -------------------------------------------------
@@ -88,130 +97,25 @@ class Scalar:
             node.grad = 0.0
 
     def _backward(self) -> None:
-        rule = self._rule
-        if rule is not None:
-            rule(self)
+        # The core's half of the protocol: each rule returns its input's gradient and
+        # it is added here, left operand first (x * x adds twice, as the exam expects).
+        rules = self._rules
+        if rules is None:
+            return
+        g = self.grad
+        inputs = self.inputs
+        if len(inputs) == 2:
+            a, b = inputs
+            av, bv = a.value, b.value
+            a.grad += rules[0](g, self.value, self._ctx, av, bv)
+            b.grad += rules[1](g, self.value, self._ctx, av, bv)
+        else:
+            a = inputs[0]
+            a.grad += rules[0](g, self.value, self._ctx, a.value)
 
     def backward_rule(self) -> tuple[str, ...]:
         """This node's backward rule as text, one template per input (see ``rule_templates``)."""
         return rule_templates(self)
-
-    # -- arithmetic ------------------------------------------------------------
-    def __add__(self, other: Any) -> Scalar:
-        other = _lift(other, "add", self)
-        out = Scalar(self.value + other.value, (self, other), "add")
-        out._rule = _add_backward
-        return out
-
-    def __radd__(self, other: Any) -> Scalar:
-        return _lift(other, "add", self) + self
-
-    def __sub__(self, other: Any) -> Scalar:
-        other = _lift(other, "sub", self)
-        out = Scalar(self.value - other.value, (self, other), "sub")
-        out._rule = _sub_backward
-        return out
-
-    def __rsub__(self, other: Any) -> Scalar:
-        return _lift(other, "sub", self) - self
-
-    def __mul__(self, other: Any) -> Scalar:
-        other = _lift(other, "mul", self)
-        out = Scalar(self.value * other.value, (self, other), "mul")
-        out._rule = _mul_backward
-        return out
-
-    def __rmul__(self, other: Any) -> Scalar:
-        return _lift(other, "mul", self) * self
-
-    def __truediv__(self, other: Any) -> Scalar:
-        other = _lift(other, "div", self)
-        if other.value == 0.0:
-            raise ZeroDivisionError(
-                f"div: {_describe(self)} divided by {_describe(other)}, which is zero"
-            )
-        out = Scalar(self.value / other.value, (self, other), "div")
-        out._rule = _div_backward
-        return out
-
-    def __rtruediv__(self, other: Any) -> Scalar:
-        return _lift(other, "div", self) / self
-
-    def __pow__(self, exponent: Any) -> Scalar:
-        if isinstance(exponent, Scalar):
-            return _pow_scalar(self, exponent)
-        if not isinstance(exponent, Real) or isinstance(exponent, bool):
-            raise TypeError(
-                f"pow: the exponent of {_describe(self)} must be a number or a Scalar, "
-                f"not {type(exponent).__name__}"
-            )
-        n = float(exponent)
-        try:
-            value = self.value**n
-        except ZeroDivisionError:
-            raise ZeroDivisionError(
-                f"pow: {_describe(self)} raised to the negative power {n!r}"
-            ) from None
-        except OverflowError:
-            raise OverflowError(
-                f"pow: {_describe(self)} raised to the power {n!r} overflows a float "
-                "(the result is beyond 1.8e308); rescale the input or work with logs"
-            ) from None
-        if isinstance(value, complex):
-            raise ValueError(
-                f"pow: {_describe(self)} raised to the non-integer power {n!r} is not real"
-            )
-        out = Scalar(value, (self,), "pow")
-        out._exponent = n
-        out._rule = _pow_backward
-        return out
-
-    def __rpow__(self, base: Any) -> Scalar:
-        return _pow_scalar(_lift(base, "pow", self), self)
-
-    def __neg__(self) -> Scalar:
-        out = Scalar(-self.value, (self,), "neg")
-        out._rule = _neg_backward
-        return out
-
-    # -- elementwise functions ----------------------------------------------------
-    def exp(self) -> Scalar:
-        try:
-            value = math.exp(self.value)
-        except OverflowError:
-            raise OverflowError(f"exp: exp of {_describe(self)} overflows a float") from None
-        out = Scalar(value, (self,), "exp")
-        out._rule = _exp_backward
-        return out
-
-    def log(self) -> Scalar:
-        if not self.value > 0.0:
-            why = "is NaN" if self.value != self.value else "must be positive"
-            raise ValueError(f"log: the input {_describe(self)} {why}")
-        out = Scalar(math.log(self.value), (self,), "log")
-        out._rule = _log_backward
-        return out
-
-    def relu(self) -> Scalar:
-        out = Scalar(self.value if self.value > 0.0 else 0.0, (self,), "relu")
-        out._rule = _relu_backward
-        return out
-
-    def tanh(self) -> Scalar:
-        out = Scalar(math.tanh(self.value), (self,), "tanh")
-        out._rule = _tanh_backward
-        return out
-
-    def sigmoid(self) -> Scalar:
-        v = self.value
-        if v >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-v))
-        else:  # exp(-v) would overflow for very negative v
-            e = math.exp(v)
-            s = e / (1.0 + e)
-        out = Scalar(s, (self,), "sigmoid")
-        out._rule = _sigmoid_backward
-        return out
 
     # -- display --------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -256,142 +160,329 @@ def _lift(other: Any, op: str, node: Scalar) -> Scalar:
     )
 
 
-def _pow_scalar(base: Scalar, exponent: Scalar) -> Scalar:
-    # d/db a**b = a**b * log(a) needs log(a): the base must be positive.
-    if not base.value > 0.0:
-        raise ValueError(
-            f"pow: with a Scalar exponent {_describe(exponent)} the base {_describe(base)} "
-            "must be positive (the gradient uses log(base))"
-        )
-    try:
-        value = base.value**exponent.value
-    except OverflowError:
-        raise OverflowError(
-            f"pow: {_describe(base)} raised to {_describe(exponent)} overflows a float"
-        ) from None
-    out = Scalar(value, (base, exponent), "pow")
-    out._rule = _pow_scalar_backward
+def _node(value: float, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Scalar:
+    """An op's output; it records its inputs and rules only while grad mode is on."""
+    out = _new(Scalar)
+    out.value = value
+    out.grad = 0.0
+    out.op = op
+    out.label = ""
+    out._ctx = ctx
+    out._id = next(_creation_counter)
+    if grad_mode.enabled:
+        out.inputs = inputs
+        out._rules = rules
+    else:
+        out.inputs = ()
+        out._rules = None
     return out
 
 
-# -- backward rules: one module-level function per op ---------------------------------
-# Each reads out.grad and adds to its inputs' grads, exactly as the course's
-# closures do, but takes the output node as an argument instead of capturing it.
+def _reflected(function: Any, op: str) -> Any:
+    def method(self: Scalar, other: Any) -> Scalar:
+        return function(_lift(other, op, self), self)
+
+    method.__name__ = f"__r{function.__name__}__"
+    return method
 
 
-def _add_backward(out: Scalar) -> None:
-    a, b = out.inputs
-    a.grad += out.grad
-    b.grad += out.grad
+def _register(name: str, function: Any, rules: tuple, text: tuple[str, ...], *, code: str,
+              methods: tuple[str, ...] = (), reflected: tuple[str, ...] = (),
+              domain: str | None = None, defined: Any = None, kinks: tuple[float, ...] = (),
+              op: str | None = None) -> None:
+    """Register a Scalar op and put its methods (and reflected operators) on Scalar."""
+    registry.register("scalar", name, function=function, rules=rules, text=text,
+                      arity=len(text), methods=methods + reflected, domain=domain,
+                      defined=defined, kinks=kinks, code=code, op=op,
+                      summary=(function.__doc__ or "").strip().split("\n")[0] if function else "")
+    for method in methods:
+        setattr(Scalar, method, function)
+    for method in reflected:
+        setattr(Scalar, method, _reflected(function, op or name))
 
 
-def _sub_backward(out: Scalar) -> None:
-    a, b = out.inputs
-    a.grad += out.grad
-    b.grad += -out.grad
+# -- the op set: forward, rules, text, side by side ----------------------------------------
+# Placeholders in the text: {a} and {b} are the inputs, {out} the node, {n} a number
+# exponent. Rules get the values: g (out's grad), out, ctx, then the inputs'.
 
 
-def _mul_backward(out: Scalar) -> None:
-    a, b = out.inputs
-    g = out.grad
-    a.grad += b.value * g
-    b.grad += a.value * g
+# add: out = a + b
+def _add_a(g, out, ctx, a, b):
+    return g
 
 
-def _div_backward(out: Scalar) -> None:
-    a, b = out.inputs
-    g = out.grad
-    a.grad += g / b.value
+def _add_b(g, out, ctx, a, b):
+    return g
+
+
+def add(a: Scalar, b: Any) -> Scalar:
+    """``a + b``."""
+    b = _lift(b, "add", a)
+    return _node(a.value + b.value, (a, b), "add", _ADD)
+
+
+_ADD = (_add_a, _add_b)
+_register("add", add, _ADD, ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
+          code="{a} + {b}", methods=("__add__",), reflected=("__radd__",))
+
+
+# sub: out = a - b
+def _sub_b(g, out, ctx, a, b):
+    return -g
+
+
+def sub(a: Scalar, b: Any) -> Scalar:
+    """``a - b``."""
+    b = _lift(b, "sub", a)
+    return _node(a.value - b.value, (a, b), "sub", _SUB)
+
+
+_SUB = (_add_a, _sub_b)
+_register("sub", sub, _SUB, ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
+          code="{a} - {b}", methods=("__sub__",), reflected=("__rsub__",))
+
+
+# mul: out = a * b
+def _mul_a(g, out, ctx, a, b):
+    return b * g
+
+
+def _mul_b(g, out, ctx, a, b):
+    return a * g
+
+
+def mul(a: Scalar, b: Any) -> Scalar:
+    """``a * b``."""
+    b = _lift(b, "mul", a)
+    return _node(a.value * b.value, (a, b), "mul", _MUL)
+
+
+_MUL = (_mul_a, _mul_b)
+_register("mul", mul, _MUL,
+          ("{a}.grad += {b}.value * {out}.grad", "{b}.grad += {a}.value * {out}.grad"),
+          code="{a} * {b}", methods=("__mul__",), reflected=("__rmul__",))
+
+
+# div: out = a / b
+def _div_a(g, out, ctx, a, b):
+    return g / b
+
+
+def _div_b(g, out, ctx, a, b):
     # -a / b**2 as -(a / b) / b, the Tensor rule's form: b * b would underflow (to 0, a
     # ZeroDivisionError, or to a subnormal that loses digits) for |b| < 1e-154
-    b.grad += -g * out.value / b.value
+    return -g * out / b
 
 
-def _pow_backward(out: Scalar) -> None:
-    (a,) = out.inputs
-    n = out._exponent
-    if n == 0.0:  # x**0 is constant: slope 0 everywhere, also at x = 0
-        return
-    try:
-        slope = n * a.value ** (n - 1.0)
-    except (ZeroDivisionError, OverflowError):  # 0.0 ** negative, or too big: inf, as torch
-        slope = n * _infinite_power(a.value, n - 1.0)
-    a.grad += slope * out.grad
+def div(a: Scalar, b: Any) -> Scalar:
+    """``a / b``; dividing by zero is an error naming both nodes."""
+    b = _lift(b, "div", a)
+    if b.value == 0.0:
+        raise ZeroDivisionError(f"div: {_describe(a)} divided by {_describe(b)}, which is zero")
+    return _node(a.value / b.value, (a, b), "div", _DIV)
 
 
+_DIV = (_div_a, _div_b)
+_register("div", div, _DIV,
+          ("{a}.grad += {out}.grad / {b}.value",
+           "{b}.grad += -{a}.value / {b}.value**2 * {out}.grad"),
+          code="{a} / {b}", methods=("__truediv__",), reflected=("__rtruediv__",),
+          domain="b != 0", defined=lambda a, b: b != 0.0)
+
+
+# pow: out = a ** n (a number n, kept in ctx) or a ** b (a Scalar b)
 def _infinite_power(base: float, exponent: float) -> float:
     """``base ** exponent`` where Python raises instead of returning an infinity."""
     odd = exponent == int(exponent) and int(exponent) % 2 == 1
     return -math.inf if odd and math.copysign(1.0, base) < 0 else math.inf
 
 
-def _pow_scalar_backward(out: Scalar) -> None:
-    a, b = out.inputs
-    g = out.grad
+def _pow_const_rule(g, out, n, a):
+    if n == 0.0:  # x**0 is constant: slope 0 everywhere, also at x = 0
+        return 0.0
     try:
-        power = a.value ** (b.value - 1.0)
+        slope = n * a ** (n - 1.0)
+    except (ZeroDivisionError, OverflowError):  # 0.0 ** negative, or too big: inf, as torch
+        slope = n * _infinite_power(a, n - 1.0)
+    return slope * g
+
+
+def _pow_a(g, out, ctx, a, b):
+    try:
+        power = a ** (b - 1.0)
     except (ZeroDivisionError, OverflowError):
-        power = _infinite_power(a.value, b.value - 1.0)
-    a.grad += b.value * power * g
-    b.grad += out.value * math.log(a.value) * g
+        power = _infinite_power(a, b - 1.0)
+    return b * power * g
 
 
-def _neg_backward(out: Scalar) -> None:
-    out.inputs[0].grad += -out.grad
+def _pow_b(g, out, ctx, a, b):
+    return out * math.log(a) * g
 
 
-def _exp_backward(out: Scalar) -> None:
-    out.inputs[0].grad += out.value * out.grad
+def power(base: Any, exponent: Any) -> Scalar:
+    """``base ** exponent``: a number exponent, or a Scalar one (then the base must be > 0)."""
+    if isinstance(exponent, Scalar):
+        base = _lift(base, "pow", exponent)
+        # d/db a**b = a**b * log(a) needs log(a): the base must be positive.
+        if not base.value > 0.0:
+            raise ValueError(
+                f"pow: with a Scalar exponent {_describe(exponent)} the base {_describe(base)} "
+                "must be positive (the gradient uses log(base))"
+            )
+        try:
+            value = base.value**exponent.value
+        except OverflowError:
+            raise OverflowError(
+                f"pow: {_describe(base)} raised to {_describe(exponent)} overflows a float"
+            ) from None
+        return _node(value, (base, exponent), "pow", _POW)
+    if not isinstance(exponent, Real) or isinstance(exponent, bool):
+        raise TypeError(
+            f"pow: the exponent of {_describe(base)} must be a number or a Scalar, "
+            f"not {type(exponent).__name__}"
+        )
+    n = float(exponent)
+    try:
+        value = base.value**n
+    except ZeroDivisionError:
+        raise ZeroDivisionError(f"pow: {_describe(base)} raised to the negative power {n!r}") from None
+    except OverflowError:
+        raise OverflowError(
+            f"pow: {_describe(base)} raised to the power {n!r} overflows a float (the result "
+            "is beyond 1.8e308); rescale the input or work with logs"
+        ) from None
+    if isinstance(value, complex):
+        raise ValueError(f"pow: {_describe(base)} raised to the non-integer power {n!r} is not real")
+    return _node(value, (base,), "pow", _POW_CONST, n)
 
 
-def _log_backward(out: Scalar) -> None:
-    a = out.inputs[0]
-    a.grad += out.grad / a.value
+def _rpow(self: Scalar, base: Any) -> Scalar:
+    return power(_lift(base, "pow", self), self)
 
 
-def _relu_backward(out: Scalar) -> None:
-    if out.value > 0.0:
-        out.inputs[0].grad += out.grad
+_POW = (_pow_a, _pow_b)
+_POW_CONST = (_pow_const_rule,)
+_register("pow", power, _POW,
+          ("{a}.grad += {b}.value * {a}.value**({b}.value - 1) * {out}.grad",
+           "{b}.grad += {out}.value * log({a}.value) * {out}.grad"),
+          code="{a} ** {b}", methods=("__pow__",), domain="a > 0",
+          defined=lambda a, b: a > 0.0)
+_register("pow_const", power, _POW_CONST, ("{a}.grad += {n} * {a}.value**({n} - 1) * {out}.grad",),
+          code="{a} ** {n}", op="pow", domain="a != 0 when n < 0; a >= 0 when n is not an integer",
+          defined=lambda a, n=2.0: (a != 0.0 or n >= 0) and (a >= 0.0 or n == int(n)))
+Scalar.__rpow__ = _rpow
 
 
-def _tanh_backward(out: Scalar) -> None:
-    out.inputs[0].grad += (1.0 - out.value * out.value) * out.grad
+# neg: out = -a
+def _neg_rule(g, out, ctx, a):
+    return -g
 
 
-def _sigmoid_backward(out: Scalar) -> None:
-    out.inputs[0].grad += out.value * (1.0 - out.value) * out.grad
+def neg(a: Scalar) -> Scalar:
+    """``-a``."""
+    return _node(-a.value, (a,), "neg", _NEG)
 
 
-# The same rules as text, one template per input, for traces and answer keys.
-# Placeholders: {a} and {b} are the inputs, {out} the node, {n} a number exponent.
-BACKWARD_RULES: dict[str, tuple[str, ...]] = {
-    "add": ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
-    "sub": ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
-    "mul": ("{a}.grad += {b}.value * {out}.grad", "{b}.grad += {a}.value * {out}.grad"),
-    "div": (
-        "{a}.grad += {out}.grad / {b}.value",
-        "{b}.grad += -{a}.value / {b}.value**2 * {out}.grad",
-    ),
-    "pow": (
-        "{a}.grad += {b}.value * {a}.value**({b}.value - 1) * {out}.grad",
-        "{b}.grad += {out}.value * log({a}.value) * {out}.grad",
-    ),
-    "pow_const": ("{a}.grad += {n} * {a}.value**({n} - 1) * {out}.grad",),
-    "neg": ("{a}.grad += -{out}.grad",),
-    "exp": ("{a}.grad += {out}.value * {out}.grad",),
-    "log": ("{a}.grad += {out}.grad / {a}.value",),
-    "relu": ("{a}.grad += ({out}.value > 0) * {out}.grad",),
-    "tanh": ("{a}.grad += (1 - {out}.value**2) * {out}.grad",),
-    "sigmoid": ("{a}.grad += {out}.value * (1 - {out}.value) * {out}.grad",),
-}
+_NEG = (_neg_rule,)
+_register("neg", neg, _NEG, ("{a}.grad += -{out}.grad",), code="-{a}", methods=("__neg__",))
+
+
+# exp: out = e ** a
+def _exp_rule(g, out, ctx, a):
+    return out * g
+
+
+def exp(a: Scalar) -> Scalar:
+    """``e ** a``; an overflow is an error naming the node."""
+    try:
+        value = math.exp(a.value)
+    except OverflowError:
+        raise OverflowError(f"exp: exp of {_describe(a)} overflows a float") from None
+    return _node(value, (a,), "exp", _EXP)
+
+
+_EXP = (_exp_rule,)
+_register("exp", exp, _EXP, ("{a}.grad += {out}.value * {out}.grad",), code="ag.exp({a})",
+          methods=("exp",), domain="a < 709.78 (else the float overflows)",
+          defined=lambda a: a < 709.78)
+
+
+# log: out = ln a
+def _log_rule(g, out, ctx, a):
+    return g / a
+
+
+def log(a: Scalar) -> Scalar:
+    """``ln a``; the input must be positive."""
+    if not a.value > 0.0:
+        why = "is NaN" if a.value != a.value else "must be positive"
+        raise ValueError(f"log: the input {_describe(a)} {why}")
+    return _node(math.log(a.value), (a,), "log", _LOG)
+
+
+_LOG = (_log_rule,)
+_register("log", log, _LOG, ("{a}.grad += {out}.grad / {a}.value",), code="ag.log({a})",
+          methods=("log",), domain="a > 0", defined=lambda a: a > 0.0)
+
+
+# relu: out = max(a, 0)
+def _relu_rule(g, out, ctx, a):
+    return g if out > 0.0 else 0.0
+
+
+def relu(a: Scalar) -> Scalar:
+    """``max(a, 0)`` (slope 0 at 0)."""
+    v = a.value
+    return _node(v if v > 0.0 else 0.0, (a,), "relu", _RELU)
+
+
+_RELU = (_relu_rule,)
+_register("relu", relu, _RELU, ("{a}.grad += ({out}.value > 0) * {out}.grad",),
+          code="ag.relu({a})", methods=("relu",), kinks=(0.0,))
+
+
+# tanh: out = tanh a
+def _tanh_rule(g, out, ctx, a):
+    return (1.0 - out * out) * g
+
+
+def tanh(a: Scalar) -> Scalar:
+    """``tanh a``."""
+    return _node(math.tanh(a.value), (a,), "tanh", _TANH)
+
+
+_TANH = (_tanh_rule,)
+_register("tanh", tanh, _TANH, ("{a}.grad += (1 - {out}.value**2) * {out}.grad",),
+          code="ag.tanh({a})", methods=("tanh",))
+
+
+# sigmoid: out = 1 / (1 + e ** -a)
+def _sigmoid_rule(g, out, ctx, a):
+    return out * (1.0 - out) * g
+
+
+def sigmoid(a: Scalar) -> Scalar:
+    """``1 / (1 + e ** -a)``, stable for large ``|a|``."""
+    v = a.value
+    if v >= 0.0:
+        s = 1.0 / (1.0 + math.exp(-v))
+    else:  # exp(-v) would overflow for very negative v
+        e = math.exp(v)
+        s = e / (1.0 + e)
+    return _node(s, (a,), "sigmoid", _SIGMOID)
+
+
+_SIGMOID = (_sigmoid_rule,)
+_register("sigmoid", sigmoid, _SIGMOID, ("{a}.grad += {out}.value * (1 - {out}.value) * {out}.grad",),
+          code="ag.sigmoid({a})", methods=("sigmoid",))
 
 
 def rule_templates(node: Scalar) -> tuple[str, ...]:
-    """The text of ``node``'s backward rule, one template per input (empty for a leaf)."""
-    if not node.inputs:
-        return ()
-    key = "pow_const" if node.op == "pow" and node._exponent is not None else node.op
-    try:
-        return BACKWARD_RULES[key]
-    except KeyError:
-        raise KeyError(f"no backward rule text for op {node.op!r} of {node_name(node)}") from None
+    """The text of ``node``'s backward rule, one template per input (empty for a leaf).
+
+    >>> x = Scalar(3.0, label="x")
+    >>> rule_templates(x * 2.0)[0]
+    '{a}.grad += {b}.value * {out}.grad'
+    """
+    key = "pow_const" if node.op == "pow" and len(node.inputs) == 1 else None
+    return registry.rule_templates("scalar", node, key)

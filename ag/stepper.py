@@ -2,7 +2,7 @@
 
 >>> import ag
 >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
->>> page = ag.stepper.html(ag.viz.trace(z3))
+>>> page = ag.stepper.html(ag.backward_trace(z3))
 >>> page.startswith("<!DOCTYPE html>") and "z1.grad = 0 + 2 * 8 + 2 * 8 = 32" in page
 True
 
@@ -114,7 +114,7 @@ def html(
 
     >>> import ag
     >>> x = ag.Scalar(3.0, label="<b>x</b>")
-    >>> page = html(ag.viz.trace(x * x), graphs=False)
+    >>> page = html(ag.backward_trace(x * x), graphs=False)
     >>> "<b>x</b>" in page, "&lt;b&gt;x&lt;/b&gt;" in page
     (False, True)
     """
@@ -196,7 +196,7 @@ def write_html(run: BackwardTrace, path: str | Path, **options: Any) -> Path:
 
     >>> import ag, tempfile, os
     >>> x = ag.Scalar(2.0, label="x")
-    >>> p = write_html(ag.viz.trace(x * x), os.path.join(tempfile.mkdtemp(), "t.html"))
+    >>> p = write_html(ag.backward_trace(x * x), os.path.join(tempfile.mkdtemp(), "t.html"))
     >>> p.read_text(encoding="utf-8").count('<section class="frame"')
     2
     """

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ag.autodiff import topological_sort
-from ag.trace import BackwardTrace, Trace, exam_names, format_number, preview
+from ag.number_format import format_number, preview
+from ag.trace_record import BackwardTrace, backward_trace, exam_names
 
 __all__ = [
     "draw",
@@ -170,7 +171,7 @@ def _build(
     graphviz = _graphviz()
     short, display = exam_names(order)
     g = graphviz.Digraph(graph_name)
-    g.attr(rankdir="LR", ordering="in", nodesep="0.25", ranksep="0.45", fontname="Helvetica")
+    g.attr(rankdir="LR", nodesep="0.25", ranksep="0.45", fontname="Helvetica")
     g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
     g.attr("edge", color="#6b7280", arrowsize="0.7")
     if title:
@@ -203,24 +204,151 @@ def _build(
             if state == "pending":
                 op_attrs.update(fontcolor=STYLES["pending"]["fontcolor"], color=STYLES["pending"]["color"])
             g.node(head, label="<" + html_text(getattr(node, "op", "") or "?") + ">", **op_attrs)
+        if len(node.inputs) > 1:  # edges in operand order, kept in that order (left on top)
+            g.node(head, ordering="in")
         for inp in node.inputs:
             g.edge(ids[id(inp)], head)
         if op_nodes:
             g.edge(head, nid)
-    if legend:
-        with g.subgraph(name="cluster_legend") as lg:
-            lg.attr(label="<legend>", style="rounded,dashed", color="#9ca3af", fontsize="10")
-            previous = None
-            for k in sorted(kinds_used, key=list(STYLES).index):
-                lid = f"legend_{k}"
-                attrs = dict(STYLES[k])
-                if k in ("current", "pending"):
-                    attrs = {**STYLES["intermediate"], **attrs}
-                lg.node(lid, label="<" + html_text(_KIND_NAMES[k]) + ">", fontsize="9", **attrs)
-                if previous is not None:
-                    lg.edge(previous, lid, style="invis")
-                previous = lid
+    constraints = _operand_order(g, order, ids, op_nodes)
+    if legend:  # one table node: a cluster next to rank constraints crashes dot 2.43
+        rows = []
+        for k in sorted(kinds_used, key=list(STYLES).index):
+            attrs = dict(STYLES[k])
+            if k in ("current", "pending"):
+                attrs = {**STYLES["intermediate"], **attrs}
+            font = attrs.get("fontcolor", "#000000")
+            rows.append(f'<TR><TD BGCOLOR="{attrs["fillcolor"]}" COLOR="{attrs["color"]}" BORDER="1" '
+                        f'STYLE="ROUNDED"><FONT POINT-SIZE="9" COLOR="{font}">'
+                        f"{html_text(_KIND_NAMES[k])}</FONT></TD></TR>")
+        g.node("legend", shape="plaintext", style="", margin="0", label=(
+            '<<TABLE BORDER="1" STYLE="ROUNDED,DASHED" COLOR="#9ca3af" CELLBORDER="0" CELLSPACING="3">'
+            '<TR><TD><FONT POINT-SIZE="10">legend</FONT></TD></TR>' + "".join(rows) + "</TABLE>>"))
+    _pin_if_out_of_order(g, constraints)
     return g
+
+
+def _operand_order(g: Any, order: list, ids: dict[int, str], op_nodes: bool) -> None:
+    """Make Graphviz keep every two-input op's left operand above its right one.
+
+    ``ordering=in`` alone only orders edges next to the op, so an operand in another
+    column can end up level with or above the left one (2 of 206 ops once did). Here
+    each node gets the column of its depth (leaves all in the first), nodes sharing a
+    column are chained in operand order by invisible edges, and an operand in another
+    column than the right one gets an invisible stand-in placed above the right operand
+    in that column and tied to the operand by a heavy straight edge.
+    """
+    step = 2 if op_nodes else 1
+    column: dict[int, int] = {}
+    for node in order:  # inputs come before their users in the order
+        column[id(node)] = step * (1 + max(column[id(i)] for i in node.inputs)) if node.inputs else 0
+    by_column: dict[int, list[str]] = {}
+    for node in order:
+        by_column.setdefault(column[id(node)], []).append(ids[id(node)])
+    above: list[tuple[str, str]] = []  # (upper, lower) pairs in one column
+    pairs: list[tuple[str, str]] = []
+    for node in order:
+        if len(node.inputs) != 2 or node.inputs[0] is node.inputs[1]:
+            continue
+        left, right = node.inputs
+        a, b = ids[id(left)], ids[id(right)]
+        pairs.append((a, b))
+        ca, cb = column[id(left)], column[id(right)]
+        if ca == cb:
+            above.append((a, b))
+            continue
+        shadow = f"{a}_above_{b}"
+        by_column[cb].append(shadow)
+        g.node(shadow, label="", shape="point", width="0", height="0", style="invis")
+        above.append((shadow, b))
+        tail, head = (shadow, a) if cb < ca else (a, shadow)  # along the columns: ranks stay
+        g.edge(tail, head, style="invis", weight="50")
+    for c, names in sorted(by_column.items()):
+        with g.subgraph() as same:
+            same.attr(rank="min" if c == 0 else "same")
+            for name in names:
+                same.node(name)
+            for upper, lower in above:
+                if upper in names and lower in names:
+                    same.edge(upper, lower, style="invis")
+    return pairs
+
+
+_PIN_LIMIT = 300  # nodes; a bigger drawing keeps dot's own layout
+
+
+def _plain_positions(text: str) -> dict[str, tuple[float, float, float, float]]:
+    """``name -> (x, y, width, height)`` in inches from Graphviz's ``plain`` output."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[0] == "node":
+            out[parts[1]] = (float(parts[2]), float(parts[3]), float(parts[4]), float(parts[5]))
+    return out
+
+
+def _pin_if_out_of_order(g: Any, pairs: list[tuple[str, str]]) -> None:
+    """If dot still put a right operand level with or above its left one, move nodes up or
+    down (x kept) as little as possible so every left operand is above, and pin them.
+
+    dot's coordinates cannot be told "this node above that one" across columns; the
+    constraints of :func:`_operand_order` make it rare (4 of 486 ops over 200 problems),
+    and this fixes the rest: a linear program keeps each column's order and spacing,
+    puts each left operand at least 0.3 in above its right one and moves the nodes the
+    least in total. The drawing is then laid out by ``neato`` with every node pinned.
+    Needs ``dot`` (without it nothing is rendered anyway) and skips contradictory
+    orders (``z1*z2`` and ``z2*z1`` in one graph) and big graphs.
+    """
+    import shutil
+
+    if not pairs or shutil.which("dot") is None or len(g.body) > 4 * _PIN_LIMIT:
+        return
+    graphviz = _graphviz()
+    try:
+        pos = _plain_positions(g.pipe(format="plain").decode("utf-8"))
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
+        return
+    gap = 0.3
+    if all(pos[a][1] >= pos[b][1] + gap - 1e-6 for a, b in pairs if a in pos and b in pos):
+        return
+    import numpy as np
+    from scipy.optimize import linprog
+
+    names = list(pos)
+    k = {n: i for i, n in enumerate(names)}
+    n = len(names)
+    rows, rhs = [], []
+
+    def at_least(upper: str, lower: str, d: float) -> None:  # y[upper] - y[lower] >= d
+        row = np.zeros(2 * n)
+        row[k[upper]], row[k[lower]] = -1.0, 1.0
+        rows.append(row)
+        rhs.append(-d)
+
+    columns: dict[float, list[str]] = {}
+    for name, (x, *_rest) in pos.items():
+        columns.setdefault(round(x, 2), []).append(name)
+    for members in columns.values():
+        members.sort(key=lambda m: -pos[m][1])
+        for upper, lower in zip(members, members[1:]):
+            at_least(upper, lower, (pos[upper][3] + pos[lower][3]) / 2 + 0.1)
+    for a, b in pairs:
+        at_least(a, b, gap)
+    for name in names:  # t >= |y - y0|
+        for sign in (1.0, -1.0):
+            row = np.zeros(2 * n)
+            row[k[name]], row[n + k[name]] = sign, -1.0
+            rows.append(row)
+            rhs.append(sign * pos[name][1])
+    cost = np.concatenate([np.zeros(n), np.ones(n)])
+    bounds = [(None, None)] * n + [(0, None)] * n
+    result = linprog(cost, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=bounds, method="highs")
+    if not result.success:
+        return
+    for name in names:
+        g.node(name, pos=f"{pos[name][0]:.4f},{result.x[k[name]]:.4f}!")
+    g.engine = "neato"
+    g.attr(splines="true", overlap="true")
 
 
 def draw(
@@ -324,19 +452,15 @@ def render(obj: Any, path: str | Path, **options: Any) -> Path:
 
 
 def trace(root: Any, *args: Any, **kwargs: Any) -> BackwardTrace:
-    """Run ``root.backward(*args, **kwargs)`` and return the record of its iterations.
+    """Deprecated: it draws nothing; use :func:`ag.backward_trace` (same arguments).
 
-    >>> import ag
-    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
-    >>> run = trace(z3)
-    >>> run.update_lines(1), x.grad
-    (['z1.grad = 0 + 2 * 8 + 2 * 8 = 32'], 32.0)
+    "trace" means one thing in ag: ``with ag.trace() as t`` records backward calls.
     """
-    with Trace() as t:
-        root.backward(*args, **kwargs)
-    if not t.runs:
-        raise RuntimeError(f"trace: {type(root).__name__}.backward() ran no backward loop")
-    return t.runs[-1]
+    import warnings
+
+    warnings.warn("ag.viz.trace(root) is deprecated: use ag.backward_trace(root), which runs "
+                  "root.backward() and returns its BackwardTrace", DeprecationWarning, stacklevel=2)
+    return backward_trace(root, *args, **kwargs)
 
 
 def frame(
@@ -355,7 +479,7 @@ def frame(
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
-    >>> g = frame(trace(z3), 1)
+    >>> g = frame(ag.backward_trace(z3), 1)
     >>> "grad = 32" in g.source and "iteration 1" in g.source
     True
     """
@@ -396,7 +520,7 @@ def frames(run: BackwardTrace, **options: Any) -> list[Any]:
     """One graph per iteration of a trace (see :func:`frame`).
 
     >>> import ag
-    >>> x = ag.Scalar(2.0, label="x"); run = trace((x * x) * x)
+    >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
     >>> len(frames(run)) == len(run.steps) == 3
     True
     """

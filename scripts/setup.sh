@@ -1,22 +1,98 @@
 #!/usr/bin/env bash
-# One-time set-up for ag on a fresh Debian/Ubuntu machine: the system tools the
-# kit uses (Graphviz's `dot` to render drawings; Chromium for the HTML stepper's
-# browser test) and the package itself with its dev extras.
+# Set-up for the README's two commands on Debian/Ubuntu (and anywhere with make):
+#
+#   bash scripts/setup.sh demo   Graphviz (required: the demo draws the graph) + the package
+#   bash scripts/setup.sh test   Graphviz and Chromium (wanted: the tests that need them skip
+#                                without them, except under CI=true, where they are required)
+#                                + the package with its dev extras
+#
+# The package goes into the interpreter scripts/env_python.sh names: $PYTHON (default
+# python3) when it runs inside a virtual environment, otherwise ./.venv, created from
+# $PYTHON (stock Debian/Ubuntu python refuses system-wide pip installs, PEP 668).
+# System packages come from apt-get as root, or through sudo when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v dot >/dev/null 2>&1 || need+=(graphviz)
-command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
-if [ ${#need[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "setup: please install ${need[*]} with your package manager" >&2
+purpose="${1:-test}"
+case "$purpose" in demo|test) ;; *) echo "usage: bash scripts/setup.sh demo|test" >&2; exit 2 ;; esac
+base="${PYTHON:-python3}"
+case "${CI:-}" in true|1) ci=1 ;; *) ci=0 ;; esac
+
+say() { echo "setup: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# Run a command as root: directly, through non-interactive sudo, or through sudo at a
+# terminal (it may ask for the password). Returns 1 when none of these is possible.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then sudo "$@"
+  else return 1
+  fi
+}
+
+apt_updated=0
+apt_install() {  # apt_install PACKAGE...: 0 when installed, 1 when it could not be done
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_updated" = 0 ]; then
+    as_root apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  say "installing $* (apt-get)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+how_to_install() {  # the one line a user on this system should run for a system package
+  if command -v apt-get >/dev/null 2>&1; then echo "sudo apt-get install $*"
+  elif command -v brew >/dev/null 2>&1; then echo "brew install $*"
+  elif command -v dnf >/dev/null 2>&1; then echo "sudo dnf install $*"
+  else echo "install $* with your system's package manager"
+  fi
+}
+
+# --- 1. the interpreter -----------------------------------------------------------------
+command -v "$base" >/dev/null 2>&1 ||
+  die "no '$base' found. Install Python >= 3.10 ($(how_to_install python3 python3-venv)) or run make PYTHON=/path/to/python3"
+"$base" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+  die "$base is Python $("$base" -c 'import platform; print(platform.python_version())'); ag needs >= 3.10 (make PYTHON=python3.11 ...)"
+
+py="$(PYTHON="$base" bash scripts/env_python.sh)"
+if [ "$py" = .venv/bin/python ] && [ ! -x .venv/bin/python ]; then
+  say "creating .venv from $base (not inside a virtual environment)"
+  if ! "$base" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    # Debian/Ubuntu ship venv's ensurepip in a separate package.
+    ver="$("$base" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    apt_install "python$ver-venv" ||
+      die "'$base -m venv' failed (Debian/Ubuntu: $(how_to_install "python$ver-venv")), or make one yourself: $base -m venv .venv"
+    "$base" -m venv .venv || { rm -rf .venv; die "'$base -m venv .venv' failed"; }
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[dev,plot,data]"
+# --- 2. system tools --------------------------------------------------------------------
+need_tool() {  # need_tool COMMAND PACKAGE WHY REQUIRED(0/1)
+  local cmd="$1" pkg="$2" why="$3" required="$4"
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  [ "$cmd" = chromium ] && command -v chromium-browser >/dev/null 2>&1 && return 0
+  apt_install "$pkg" 2>/dev/null && command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$required" = 1 ]; then
+    die "$why needs '$cmd' and it could not be installed here (not root, no sudo). Run: $(how_to_install "$pkg")"
+  fi
+  say "'$cmd' is missing ($(how_to_install "$pkg")): $why will be skipped"
+}
+need_tool dot graphviz "drawing the graph (Graphviz)" "$([ "$purpose" = demo ] || [ "$ci" = 1 ] && echo 1 || echo 0)"
+if [ "$purpose" = test ]; then
+  need_tool chromium chromium "the headless-browser tests" "$ci"
+fi
+
+# --- 3. the package ---------------------------------------------------------------------
+# The demo needs the package alone; the tests also need the dev extras (pytest, hypothesis),
+# matplotlib and scikit-learn. A set-up already done for the tests serves the demo too.
+if [ "$purpose" = demo ]; then extras=""; spec="."; else extras="dev,plot,data"; spec=".[$extras]"; fi
+where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
+done_for="$( [ -f .setup-done ] && cat .setup-done || true)"
+if [ "$done_for" = "$where dev,plot,data" ] || { [ "$purpose" = demo ] && [ "$done_for" = "$where " ]; }; then
+  "$py" -I -c 'import ag' 2>/dev/null && exit 0
+fi
+say "installing ag${extras:+ with its extras [$extras]} into $py"
+"$py" -m pip install -q --disable-pip-version-check -e "$spec"
+echo "$where $extras" > .setup-done

@@ -13,7 +13,6 @@ import ag
 import ag.nn.functional as F
 from ag.cli import main
 from ag.optim import SGD
-from ag.tensor_rules_text import rule_templates
 from ag.trace import trace
 
 # -- item 19: optimizers ----------------------------------------------------------------------
@@ -125,7 +124,7 @@ def test_float_labels_in_cross_entropy_name_the_shapes():
 def test_concatenate_rule_text_names_every_input():
     a, b, c = (ag.tensor([float(i)], label=n) for i, n in enumerate("abc"))
     out = ag.concatenate([a, b, c])
-    templates = rule_templates(out)
+    templates = out.backward_rule()
     assert templates[2].startswith("{c}.grad")
     with trace() as t:
         out.sum().backward()

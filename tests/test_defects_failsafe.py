@@ -20,7 +20,7 @@ from ag.optim import SGD, Adam
 from ag.trace import trace
 
 
-def _failing_rule(out):
+def _failing_rule(g, out, ctx, a):
     raise ArithmeticError("boom")
 
 
@@ -47,7 +47,7 @@ def test_division_whose_square_underflows():
 def test_scalar_backward_failure_restores_every_grad():
     x, w = ag.Scalar(2.0, label="x"), ag.Scalar(3.0, label="w")
     bad = ag.Scalar(x.value, (x,), "mystery", label="m")
-    bad._rule = _failing_rule
+    bad._rules = (_failing_rule,)  # a rule that raises (Scalar has no custom_op)
     loss = bad + w * w
     loss.backward  # noqa: B018
     x.grad, w.grad = 0.25, 0.5
@@ -62,10 +62,10 @@ def test_keyboard_interrupt_in_backward_restores_and_passes_through():
     x, w = ag.Scalar(2.0), ag.Scalar(3.0)
     bad = ag.Scalar(x.value, (x,), "slow")
 
-    def interrupted(out):
+    def interrupted(g, out, ctx, a):
         raise KeyboardInterrupt
 
-    bad._rule = interrupted
+    bad._rules = (interrupted,)
     loss = bad + w * w
     with pytest.raises(KeyboardInterrupt):
         loss.backward()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import ag
-from ag import stepper, viz
+from ag import stepper
 from ag.trace import format_number
 
 pytestmark = pytest.mark.browser
@@ -154,7 +154,7 @@ def problem_1_3():
 
 
 def test_arrow_keys_step_through_the_trace(browser, tmp_path):
-    run = viz.trace(problem_1_3())
+    run = ag.backward_trace(problem_1_3())
     page = stepper.write_html(run, tmp_path / "p.html")
     browser.open(page.as_uri())
     shown = browser.eval(SHOWN)
@@ -188,7 +188,7 @@ def test_arrow_keys_step_through_the_trace(browser, tmp_path):
 
 def test_hostile_label_stays_text_in_the_browser(browser, tmp_path):
     x = ag.Scalar(2.0, label='<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>')
-    page = stepper.write_html(viz.trace(x * x), tmp_path / "evil.html")
+    page = stepper.write_html(ag.backward_trace(x * x), tmp_path / "evil.html")
     browser.open(page.as_uri())
     assert browser.eval("window.pwned === undefined")
     assert browser.eval("document.querySelectorAll('img').length") == 0

@@ -9,6 +9,7 @@ import re
 import pytest
 
 import ag
+import ag.trace
 from ag import autodiff
 from ag.trace import BackwardTrace, exam_names, format_number, latex_escape, markdown_code, preview
 
@@ -102,7 +103,7 @@ def test_rule_text_for_each_scalar_op():
     b = ag.Scalar(3.0, label="b")
     # labels "a", "b" use no z-number, so the unlabelled div node is z1
     # div: a.grad += out.grad / b.value = 1 / 3; b.grad += -a.value / b.value**2 * out.grad
-    run = ag.viz.trace(a / b)
+    run = ag.backward_trace(a / b)
     assert [r.symbolic for r in run.rules(0)] == [
         "a.grad += z1.grad / b.value",
         "b.grad += -a.value / b.value**2 * z1.grad",
@@ -111,12 +112,12 @@ def test_rule_text_for_each_scalar_op():
     assert run.update_lines(0) == ["a.grad = 0 + 1 / 3 = 0.333333", "b.grad = 0 + -6 / 3**2 * 1 = -0.666667"]
 
     c = ag.Scalar(2.0, label="c")
-    run = ag.viz.trace(c**3)  # the exponent n = 3: 3 * 2**2 * 1 = 12
+    run = ag.backward_trace(c**3)  # the exponent n = 3: 3 * 2**2 * 1 = 12
     assert str(run.rules(0)[0]) == "c.grad += 3 * c.value**(3 - 1) * z1.grad = 3 * 2**(3 - 1) * 1"
     assert run.final_grads()["c"] == 12.0
 
     d = ag.Scalar(-1.0, label="d")
-    run = ag.viz.trace(ag.relu(d))  # relu of a negative passes nothing
+    run = ag.backward_trace(ag.relu(d))  # relu of a negative passes nothing
     assert run.update_lines(0) == ["d.grad = 0 + (0 > 0) * 1 = 0"]
 
 
@@ -160,15 +161,15 @@ def test_text_table_problem_1_1():
     assert "=> z2.grad = 0 + 4 * 1 + 4 * 1 = 8" in text
     assert "=> z1.grad = 0 + 2 * 8 + 2 * 8 = 32" in text
     assert "leaf: nothing to do" in text
-    rows = text.split("grads after each iteration\n")[1].splitlines()
+    rows = text.split("grads after each iteration")[1].splitlines()[1:]
     assert rows[0].split() == ["iteration", "z1", "z2", "z3"]
-    assert rows[1].split() == ["0", "0", "8", "1"]
+    assert rows[1].split() == ["0", "—", "8", "1"]  # z1 is not reached before iteration 1
     assert rows[2].split() == ["1", "32", "8", "1"]
 
 
 def test_markdown_answer_key_problem_1_1():
     x, z2, z3 = problem_1_1()
-    md = ag.viz.trace(z3).markdown()
+    md = ag.backward_trace(z3).markdown()
     assert "**Topological order:** `[z1:leaf(x), z2:mul, z3:mul]`" in md
     assert "| 1 | `z2:mul` | `z1.grad += z1.value * z2.grad`<br>`z1.grad += z1.value * z2.grad` |" in md
     assert "`z1.grad = 0 + 2 * 8 + 2 * 8 = 32`" in md
@@ -177,7 +178,7 @@ def test_markdown_answer_key_problem_1_1():
 
 def test_latex_answer_key_problem_1_1():
     x, z2, z3 = problem_1_1()
-    tex = ag.viz.trace(z3).latex()
+    tex = ag.backward_trace(z3).latex()
     assert r"\texttt{z1.grad = 0 + 2 * 8 + 2 * 8 = 32}" in tex
     assert r"1 & 32 & 8 & 1 \\" in tex
     assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 2
@@ -188,7 +189,7 @@ EVIL = 'q"uo\'te <script>alert(1)</script> {br|ace} $x_1^2$ &amp; 100%\nnext `ti
 
 def test_labels_are_text_in_markdown_and_latex():
     x = ag.Scalar(2.0, label=EVIL)
-    run = ag.viz.trace(x * x)
+    run = ag.backward_trace(x * x)
     md = run.markdown()
     # inside a code span HTML is literal; pipes are escaped so the table keeps its columns
     span = "`` q\"uo'te <script>alert(1)</script> {br\\|ace} $x_1^2$ &amp; 100%:next `tick` ``"
@@ -224,15 +225,20 @@ def test_tensor_trace_shows_previews_and_copies_arrays():
     assert run.update_lines(1) == ["x.grad = 0 + [1, 1, 1] * [1, 2, 3] + [1, 1, 1] * [1, 2, 3] = [2, 4, 6]"]
     x.grad[:] = 0.0  # an in-place change after the fact does not reach the record
     assert run.final_grads()["x"].tolist() == [2.0, 4.0, 6.0]
-    assert "x.grad = 0 + [1, 1, 1] * [1, 2, 3]" in run.text()
+    assert "=> x.grad = [2  4  6]" in run.text()  # the matrix in full
 
 
 def test_docstring_examples():
     import doctest
     import sys
 
-    result = doctest.testmod(sys.modules["ag.trace"])
-    assert result.failed == 0 and result.attempted > 10
+
+    attempted = 0
+    for name in ("ag.trace", "ag.trace_record", "ag.trace_render", "ag.number_format"):
+        result = doctest.testmod(sys.modules[name])
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted > 30
 
 
 def test_device_arrays_are_read_through_get():
@@ -242,7 +248,7 @@ def test_device_arrays_are_read_through_get():
         x = ag.Tensor(np.array([1.0, 2.0]), label="x").to("fake")  # refuses np.asarray, like CuPy
     except Exception as err:  # pragma: no cover - no fake device in this checkout
         pytest.skip(f"no fake device: {err}")
-    run = ag.viz.trace(ag.sum(x * x))
+    run = ag.backward_trace(ag.sum(x * x))
     # d/dx sum(x*x) = 2x = [2, 4], added as 1*x twice
     assert run.update_lines(1) == ["z1.grad = 0 + [1, 1] * [1, 2] + [1, 1] * [1, 2] = [2, 4]"]
     assert "grad = [2, 4]" in ag.viz.to_dot(run.root)

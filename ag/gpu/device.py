@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ag import backend
 from ag.gpu import availability
 
 
@@ -31,7 +32,8 @@ class DeviceMismatchError(RuntimeError):
     """One op got operands that live on different devices."""
 
 
-def _cupy() -> Any:
+def cupy_module() -> Any:
+    """CuPy, or a DeviceError saying why the GPU is not there."""
     if not availability.is_available():
         raise DeviceError(f"cuda was requested but there is no usable GPU: {availability.why_unavailable()}")
     import cupy
@@ -51,9 +53,9 @@ def normalize(device: Any) -> str:
     if name in ("cpu", "fake"):
         return name
     if name in ("cuda", "gpu"):
-        return f"cuda:{_cupy().cuda.runtime.getDevice()}"
+        return f"cuda:{cupy_module().cuda.runtime.getDevice()}"
     if name.startswith("cuda:") and name[5:].isdigit():
-        _cupy()
+        cupy_module()
         return name
     raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'fake'")
 
@@ -82,7 +84,7 @@ def array_module(device: str) -> Any:
         from ag.gpu.fake import xp
 
         return xp
-    return _cupy()
+    return cupy_module()
 
 
 def move_array(array: Any, device: Any) -> Any:
@@ -104,7 +106,7 @@ def move_array(array: Any, device: Any) -> Any:
         from ag.gpu.fake import xp
 
         return xp.asarray(array)
-    cupy = _cupy()
+    cupy = cupy_module()
     with cupy.cuda.Device(int(target.split(":")[1])):
         return cupy.asarray(array)
 
@@ -125,23 +127,31 @@ def tensor_to(t: Any, device: Any) -> Any:
     The move is differentiable (as in PyTorch): the gradient flows back to ``t`` on
     ``t``'s own device. Use ``t.to(d).detach()`` (or ``ag.no_grad()``) for a plain copy.
     """
-    from ag.tensor import _node
+    from ag.ops.api import make_node
 
     target = normalize(device)
     source = device_of(t.value)
     if source == target:
         return t
-    return _node(move_array(t.value, target), (t,), "to", (_to_rule,), source)
+    return make_node(move_array(t.value, target), (t,), "to", (_to_rule,), source)
 
 
-# -- the default device ------------------------------------------------------------------------
+def _register_to() -> None:
+    from ag import registry
 
-_default = "cpu"
+    registry.register("tensor", "to", function=tensor_to, rules=(_to_rule,),
+                      text=("{a}.grad += {out}.grad moved to {a}'s device",), methods=("to",))
+
+
+_register_to()
+
+
+# -- the default device (held in ag.backend, the one place for it) -----------------------------
 
 
 def get_default_device() -> str:
     """The device where factories and ``ag.Tensor(data)`` put new tensors."""
-    return _default
+    return backend.default.device
 
 
 def set_default_device(device: Any) -> None:
@@ -154,15 +164,11 @@ def set_default_device(device: Any) -> None:
     'fake'
     >>> set_default_device("cpu")
     """
-    global _default
-    from ag.tensor import settings
-
     name = normalize(device)
     xp = array_module(name)
     if name.startswith("cuda:"):
         xp.cuda.Device(int(name.split(":")[1])).use()
-    settings.default_xp = xp
-    _default = name
+    backend.default.set(name, xp)
 
 
 @contextlib.contextmanager
@@ -176,12 +182,9 @@ def default(device: Any = "cuda") -> Iterator[str]:
     >>> ag.zeros(2).device
     'cpu'
     """
-    from ag.tensor import settings
-
-    previous_name, previous_xp = _default, settings.default_xp
+    previous_name, previous_xp = backend.default.device, backend.default.xp
     set_default_device(device)
     try:
-        yield _default
+        yield backend.default.device
     finally:
-        globals()["_default"] = previous_name
-        settings.default_xp = previous_xp
+        backend.default.set(previous_name, previous_xp)

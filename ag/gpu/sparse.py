@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ag.gpu.device import _cupy, device_of, normalize
+from ag.gpu.device import cupy_module, device_of, normalize
 
 # id(host matrix) -> {device: device matrix}; a finalizer drops the entry when the host
 # matrix is collected (scipy matrices are unhashable, so no WeakKeyDictionary)
@@ -62,7 +62,7 @@ def _move(matrix: Any, target: str) -> Any:
         from ag.gpu.fake import sparse
 
         return sparse.csr_matrix(csr)
-    cupy = _cupy()
+    cupy = cupy_module()
     import cupyx.scipy.sparse as cusparse
 
     with cupy.cuda.Device(int(target.split(":")[1])):

@@ -22,7 +22,7 @@ import numpy as np
 
 import ag
 from ag.nn import init as _init
-from ag.nn.functional import _MASKED, _on_device, causal_mask, dropout, linear
+from ag.nn.functional import MASKED_SCORE, causal_mask, dropout, linear, on_device_of
 from ag.nn.layers import MLP, LayerNorm
 from ag.nn.module import Module, as_tensor, check_input
 
@@ -80,7 +80,7 @@ class SingleHeadAttention(Module):
             # KQ[n, i, j] pairs key i with query j: key i is visible to query j when
             # i <= j, the transpose of the (query, key) causal mask
             blocked = ~causal_mask(n).T
-            KQ = KQ + _on_device((blocked * _MASKED).astype(KQ.dtype), KQ)
+            KQ = KQ + on_device_of((blocked * MASKED_SCORE).astype(KQ.dtype), KQ)
         softmaxKQ = ag.softmax(KQ, axis=1)
         P = ag.moveaxis(Xin, 1, 2) @ softmaxKQ
         Xout = ag.moveaxis(P, 1, 2) @ self.Wv
@@ -141,7 +141,7 @@ class MultiHeadAttention(Module):
         scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)
         if self.causal:
             blocked = ~causal_mask(t)  # scores[..., i, j]: query i, key j
-            scores = scores + _on_device((blocked * _MASKED).astype(scores.dtype), scores)
+            scores = scores + on_device_of((blocked * MASKED_SCORE).astype(scores.dtype), scores)
         att = ag.softmax(scores, axis=-1)
         self.last_attention = att.value
         if self.dropout:

@@ -46,7 +46,7 @@ from ag.nn.im2col import (
     output_size,
 )
 from ag.nn.module import as_tensor
-from ag.tensor import Tensor, array_module_of, custom_op
+from ag.ops.api import Tensor, array_module_of, custom_op
 
 __all__ = ["im2col", "im2col_matrix", "conv2d", "max_pool2d", "avg_pool2d", "METHODS"]
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import ag
+from ag import registry
 from ag.nn.conv_functional import avg_pool2d, conv2d, im2col, im2col_matrix, max_pool2d  # noqa: F401
 from ag.nn.init import default_rng
 from ag.nn.module import as_tensor
@@ -37,12 +38,17 @@ __all__ = [
 
 # A large negative number instead of -inf for masked attention scores: exp() of it
 # is exactly 0 after the max is subtracted, and anomaly mode sees only finite values.
-_MASKED = -1e9
+MASKED_SCORE = -1e9
 
 
-def _on_device(array: np.ndarray, like: Any) -> Any:
-    """A host constant moved to the array module of the Tensor ``like`` (NumPy or CuPy)."""
-    from ag.tensor import array_module_of
+def on_device_of(array: np.ndarray, like: Any) -> Any:
+    """A host constant moved to the array module of the Tensor ``like`` (NumPy or CuPy).
+
+    >>> import ag
+    >>> on_device_of(np.ones(2), ag.tensor([0.0])).__class__.__name__
+    'ndarray'
+    """
+    from ag.backend import array_module_of
 
     xp = array_module_of(like.value)
     return array if xp is np else xp.asarray(array)
@@ -51,7 +57,7 @@ def _on_device(array: np.ndarray, like: Any) -> Any:
 def _array(x: Any, like: Any = None) -> Any:
     """The array inside ``x`` (a Tensor's value, or ``x``), left on its device (never
     ``np.asarray`` of a CuPy array); with ``like`` (a Tensor), moved to ``like``'s device."""
-    from ag.tensor import array_module_of
+    from ag.backend import array_module_of
 
     v = getattr(x, "value", x)
     if not hasattr(v, "dtype") or isinstance(v, np.generic):
@@ -71,7 +77,7 @@ def _host(x: Any) -> np.ndarray:
 
 
 def _xp(array: Any) -> Any:
-    from ag.tensor import array_module_of
+    from ag.backend import array_module_of
 
     return array_module_of(array)
 
@@ -116,7 +122,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Genera
         return x
     gen = default_rng() if rng is None else rng
     keep = gen.random(x.shape) >= p
-    return x * _on_device(keep.astype(x.dtype) / (1.0 - p), x)
+    return x * on_device_of(keep.astype(x.dtype) / (1.0 - p), x)
 
 
 def layer_norm(x: Any, weight: Any = None, bias: Any = None, n_axes: int = 1, eps: float = 1e-5) -> Any:
@@ -305,6 +311,11 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
 
 def _bce_with_logits_rule(g: Any, out: Any, t: Any, z: Any) -> Any:
     return g * (ag.sigmoid(z) - t)
+
+
+registry.register("tensor", "bce_with_logits", function=binary_cross_entropy_with_logits,
+                  rules=(_bce_with_logits_rule,),
+                  text=("{a}.grad += {out}.grad * (sigmoid({a}.value) - targets)",))
 
 
 def accuracy(logits: Any, labels: Any, ignore_index: int | None = None) -> float:

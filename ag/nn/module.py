@@ -340,7 +340,7 @@ def as_tensor(x: Any, dtype: Any = None) -> Any:
     Tensor = _tensor_class()
     if isinstance(x, Tensor):
         return x
-    from ag.tensor import array_module_of
+    from ag.backend import array_module_of
 
     # a device array (CuPy, the fake device) stays where it is; np.asarray would refuse it
     array = x if hasattr(x, "dtype") and array_module_of(x) is not np else np.asarray(x)

@@ -78,7 +78,7 @@ class RNN(Module):
 
     def _initial(self, h0: Any, n: int) -> Any:
         if h0 is None:
-            from ag.tensor import array_module_of
+            from ag.backend import array_module_of
 
             xp = array_module_of(self.Wi.value)  # the parameters' device, not the host
             return ag.Tensor(xp.zeros((n, self.hidden_size), dtype=self.Wi.dtype), requires_grad=False)
@@ -127,7 +127,7 @@ class LSTM(Module):
         check_input(self, x, 3, self.input_size, f"(N, T, {self.input_size})")
         n, steps, hs = x.shape[0], x.shape[1], self.hidden_size
         if state is None:
-            from ag.tensor import array_module_of
+            from ag.backend import array_module_of
 
             zeros = array_module_of(self.Wi.value).zeros((n, hs), dtype=self.Wi.dtype)  # on Wi's device
             h = ag.Tensor(zeros, requires_grad=False)

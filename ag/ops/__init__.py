@@ -1,8 +1,19 @@
-"""The Tensor op set, one module per family; ``ag.tensor`` re-exports every op.
+"""The Tensor op set, one module per family, on the public op-author API.
 
-The op modules import Tensor and the construction helpers from ``ag.tensor``,
-which in turn imports the op modules at its end. Loading ``ag.tensor`` first,
-here, makes ``import ag.ops.linalg`` (say) work on its own too.
+Layering: ``ag.ops.core`` (the Tensor node) <- ``ag.ops.api`` (what an op may use)
+<- the op families (``arithmetic``, ``elementwise``, ...), each of which registers
+its ops in :mod:`ag.registry` and puts their methods on Tensor. Importing this
+package loads every family, so a Tensor has all its operators and methods.
+``ag.tensor`` re-exports the ops under their public names.
 """
 
-import ag.tensor  # noqa: F401
+from ag.ops import (  # noqa: F401  (imported for their registrations)
+    arithmetic,
+    elementwise,
+    factories,
+    indexing,
+    linalg,
+    reductions,
+    shape,
+    softmax,
+)

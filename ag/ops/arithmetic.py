@@ -1,7 +1,8 @@
 """Arithmetic with broadcasting: ``+ - * / **`` and negation.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -11,71 +12,25 @@ from typing import Any
 import numpy as np
 
 from ag import functions as F
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _describe,
-    _lift,
-    _node,
-    _operands,
-    _pair,
+    as_tensor,
+    describe,
+    describe_operands,
+    lift,
+    lift_pair,
+    make_node,
+    register_op,
 )
 
 
 def _binary(op: str, a: Any, b: Any, compute: Any, rules: tuple, ctx: Any = None) -> Tensor:
-    a, b = _pair(a, b, op)
+    a, b = lift_pair(a, b, op)
     try:
         value = compute(a.value, b.value)
     except ValueError as err:
-        raise ValueError(f"{_operands(op, a, b)}: shapes do not broadcast ({err})") from None
-    return _node(value, (a, b), op, rules, ctx)
-
-
-def _add_a(g, out, ctx, a, b):
-    return g
-
-
-def _sub_b(g, out, ctx, a, b):
-    return -g
-
-
-def _mul_a(g, out, ctx, a, b):
-    return g * b
-
-
-def _mul_b(g, out, ctx, a, b):
-    return g * a
-
-
-def _div_a(g, out, ctx, a, b):
-    return g / b
-
-
-def _div_b(g, out, ctx, a, b):
-    return -g * out / b
-
-
-def _neg_rule(g, out, ctx, a):
-    return -g
-
-
-def add(a: Any, b: Any) -> Tensor:
-    """``a + b`` with broadcasting."""
-    return _binary("add", a, b, _np_add, (_add_a, _add_a))
-
-
-def sub(a: Any, b: Any) -> Tensor:
-    """``a - b`` with broadcasting."""
-    return _binary("sub", a, b, _np_sub, (_add_a, _sub_b))
-
-
-def mul(a: Any, b: Any) -> Tensor:
-    """``a * b`` with broadcasting."""
-    return _binary("mul", a, b, _np_mul, (_mul_a, _mul_b))
-
-
-def div(a: Any, b: Any) -> Tensor:
-    """``a / b`` with broadcasting."""
-    return _binary("div", a, b, _np_div, (_div_a, _div_b))
+        raise ValueError(f"{describe_operands(op, a, b)}: shapes do not broadcast ({err})") from None
+    return make_node(value, (a, b), op, rules, ctx)
 
 
 def _np_add(x, y):
@@ -92,6 +47,102 @@ def _np_mul(x, y):
 
 def _np_div(x, y):
     return x / y
+
+
+# -- add: out = a + b -------------------------------------------------------------------------
+
+
+def _add_a(g, out, ctx, a, b):
+    return g
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """``a + b`` with broadcasting."""
+    return _binary("add", a, b, _np_add, (_add_a, _add_a))
+
+
+register_op("add", add, (_add_a, _add_a),
+            ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
+            arity=2, methods=("__add__",), reflected=("__radd__",))
+
+
+# -- sub: out = a - b -------------------------------------------------------------------------
+
+
+def _sub_b(g, out, ctx, a, b):
+    return -g
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """``a - b`` with broadcasting."""
+    return _binary("sub", a, b, _np_sub, (_add_a, _sub_b))
+
+
+register_op("sub", sub, (_add_a, _sub_b),
+            ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
+            arity=2, methods=("__sub__",), reflected=("__rsub__",))
+
+
+# -- mul: out = a * b -------------------------------------------------------------------------
+
+
+def _mul_a(g, out, ctx, a, b):
+    return g * b
+
+
+def _mul_b(g, out, ctx, a, b):
+    return g * a
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """``a * b`` with broadcasting."""
+    return _binary("mul", a, b, _np_mul, (_mul_a, _mul_b))
+
+
+register_op("mul", mul, (_mul_a, _mul_b),
+            ("{a}.grad += {out}.grad * {b}.value", "{b}.grad += {out}.grad * {a}.value"),
+            arity=2, methods=("__mul__",), reflected=("__rmul__",))
+
+
+# -- div: out = a / b -------------------------------------------------------------------------
+
+
+def _div_a(g, out, ctx, a, b):
+    return g / b
+
+
+def _div_b(g, out, ctx, a, b):
+    return -g * out / b
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """``a / b`` with broadcasting."""
+    return _binary("div", a, b, _np_div, (_div_a, _div_b))
+
+
+register_op("div", div, (_div_a, _div_b),
+            ("{a}.grad += {out}.grad / {b}.value",
+             "{b}.grad += -{out}.grad * {out}.value / {b}.value"),
+            arity=2, methods=("__truediv__",), reflected=("__rtruediv__",))
+
+
+# -- neg: out = -a ----------------------------------------------------------------------------
+
+
+def _neg_rule(g, out, ctx, a):
+    return -g
+
+
+def neg(x: Any) -> Tensor:
+    """``-x``."""
+    x = as_tensor(x)
+    return make_node(-x.value, (x,), "neg", (_neg_rule,))
+
+
+register_op("neg", neg, (_neg_rule,), ("{a}.grad += -{out}.grad",), methods=("__neg__",))
+
+
+# -- pow: out = a ** n (a number) or a ** b (a Tensor) ----------------------------------------
 
 
 def _pow_const_rule(g, out, n, a):
@@ -112,16 +163,24 @@ def power(base: Any, exponent: Any) -> Tensor:
     """``base ** exponent``; a Tensor exponent uses the log rule (the base must be positive)."""
     if not isinstance(exponent, Tensor) and isinstance(base, Tensor):
         if not isinstance(exponent, (int, float, np.number)) or isinstance(exponent, bool):
-            raise TypeError(f"pow: the exponent of {_describe(base)} must be a number or a Tensor")
+            raise TypeError(f"pow: the exponent of {describe(base)} must be a number or a Tensor")
         n = float(exponent)
         with np.errstate(invalid="ignore", divide="ignore"):
             value = base.value ** n
-        return _node(value, (base,), "pow", (_pow_const_rule,), n)
+        return make_node(value, (base,), "pow", (_pow_const_rule,), n)
     if not isinstance(base, Tensor):
-        base = _lift(base, exponent)
+        base = lift(base, exponent)
     if exponent.requires_grad and not bool((base.value > 0).all()):
         raise ValueError(
-            f"pow: with the exponent {_describe(exponent)} the base {_describe(base)} must be "
+            f"pow: with the exponent {describe(exponent)} the base {describe(base)} must be "
             "positive (the gradient uses log(base))"
         )
     return _binary("pow", base, exponent, lambda x, y: x**y, (_pow_a, _pow_b))
+
+
+register_op("pow", power, (_pow_a, _pow_b),
+            ("{a}.grad += {out}.grad * {b}.value * {a}.value**({b}.value - 1)",
+             "{b}.grad += {out}.grad * {out}.value * log({a}.value)"),
+            arity=2, methods=("__pow__",), reflected=("__rpow__",), domain="a > 0 when b is a Tensor")
+register_op("pow_const", None, (_pow_const_rule,),
+            ("{a}.grad += {out}.grad * {n} * {a}.value**({n} - 1)",), op="pow")

@@ -2,7 +2,8 @@
 where, clip.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from ag import functions as F
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _check_devices,
-    _describe,
-    _leaf,
-    _node,
-    _operands,
-    _pair,
-    _unary,
-    _value_of,
     array_module_of,
+    as_tensor,
+    check_devices,
+    describe,
+    describe_operands,
+    leaf,
+    lift_pair,
+    make_node,
+    register_op,
+    value_of,
 )
 
 
@@ -28,57 +30,47 @@ def _exp_rule(g, out, ctx, a):
     return g * out
 
 
+def exp(x: Any) -> Tensor:
+    """Elementwise ``e**x``."""
+    x = as_tensor(x)
+    return make_node(array_module_of(x.value).exp(x.value), (x,), "exp", (_exp_rule,))
+
+
+register_op("exp", exp, (_exp_rule,), ("{a}.grad += {out}.grad * {out}.value",), methods=("exp",))
+
+
 def _log_rule(g, out, ctx, a):
     return g / a
+
+
+def log(x: Any) -> Tensor:
+    """Elementwise natural log; an input with a non-positive element is an error."""
+    x = as_tensor(x)
+    xp = array_module_of(x.value)
+    if not bool((x.value > 0).all()):
+        raise ValueError(f"log: the input {describe(x)} has {_bad_elements(x.value, 'non-positive')}")
+    return make_node(xp.log(x.value), (x,), "log", (_log_rule,))
+
+
+register_op("log", log, (_log_rule,), ("{a}.grad += {out}.grad / {a}.value",), methods=("log",),
+            domain="x > 0")
 
 
 def _sqrt_rule(g, out, ctx, a):
     return g / (2.0 * out)
 
 
-def _abs_rule(g, out, ctx, a):
-    return g * array_module_of(ctx).sign(ctx)
-
-
-def _relu_rule(g, out, mask, a):
-    # the mask is boolean; a Tensor gradient (create_graph) needs it in its dtype
-    return g * mask.astype(g.dtype) if isinstance(g, Tensor) else g * mask
-
-
-def _tanh_rule(g, out, ctx, a):
-    return g * (1.0 - out * out)
-
-
-def _sigmoid_rule(g, out, ctx, a):
-    return g * out * (1.0 - out)
-
-
-def exp(x: Any) -> Tensor:
-    """Elementwise ``e**x``."""
-    x = _unary(x)
-    return _node(array_module_of(x.value).exp(x.value), (x,), "exp", (_exp_rule,))
-
-
-def log(x: Any) -> Tensor:
-    """Elementwise natural log; an input with a non-positive element is an error."""
-    x = _unary(x)
-    xp = array_module_of(x.value)
-    if not bool((x.value > 0).all()):
-        raise ValueError(f"log: the input {_describe(x)} has {_bad_elements(x.value, 'non-positive')}")
-    return _node(xp.log(x.value), (x,), "log", (_log_rule,))
-
-
 def sqrt(x: Any) -> Tensor:
     """Elementwise square root; a negative element is an error."""
-    x = _unary(x)
+    x = as_tensor(x)
     xp = array_module_of(x.value)
     if not bool((x.value >= 0).all()):
-        raise ValueError(f"sqrt: the input {_describe(x)} has {_bad_elements(x.value, 'negative')}")
-    return _node(xp.sqrt(x.value), (x,), "sqrt", (_sqrt_rule,))
+        raise ValueError(f"sqrt: the input {describe(x)} has {_bad_elements(x.value, 'negative')}")
+    return make_node(xp.sqrt(x.value), (x,), "sqrt", (_sqrt_rule,))
 
 
 def _bad_elements(v: Any, what: str) -> str:
-    """'NaN elements (first at index (1,))' or '<what> elements (first: -2.0 at (0,))'."""
+    """'NaN elements (the first at index (1,)) ...' or '<what> elements (the first, -2.0, ...)'."""
     xp = array_module_of(v)
     nan = xp.isnan(v)
     if bool(nan.any()):
@@ -89,29 +81,66 @@ def _bad_elements(v: Any, what: str) -> str:
     return f"{what} elements (the first, {float(v[where])!r}, at index {where})"
 
 
+register_op("sqrt", sqrt, (_sqrt_rule,), ("{a}.grad += {out}.grad / (2 * {out}.value)",),
+            methods=("sqrt",), domain="x >= 0")
+
+
+def _abs_rule(g, out, ctx, a):
+    return g * array_module_of(ctx).sign(ctx)
+
+
 def absolute(x: Any) -> Tensor:
     """Elementwise ``|x|`` (gradient sign(x), 0 at 0)."""
-    x = _unary(x)
-    return _node(abs(x.value), (x,), "abs", (_abs_rule,), x.value)
+    x = as_tensor(x)
+    return make_node(abs(x.value), (x,), "abs", (_abs_rule,), x.value)
+
+
+register_op("abs", absolute, (_abs_rule,), ("{a}.grad += {out}.grad * sign({a}.value)",),
+            methods=("abs", "__abs__"), kinks=(0.0,))
+
+
+def _relu_rule(g, out, mask, a):
+    # the mask is boolean; a Tensor gradient (create_graph) needs it in its dtype
+    return g * mask.astype(g.dtype) if isinstance(g, Tensor) else g * mask
 
 
 def relu(x: Any) -> Tensor:
     """Elementwise ``max(x, 0)`` (gradient 1 where x > 0, else 0)."""
-    x = _unary(x)
+    x = as_tensor(x)
     v = x.value
-    return _node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
+    return make_node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
+
+
+register_op("relu", relu, (_relu_rule,), ("{a}.grad += {out}.grad * ({a}.value > 0)",),
+            methods=("relu",), kinks=(0.0,))
+
+
+def _tanh_rule(g, out, ctx, a):
+    return g * (1.0 - out * out)
 
 
 def tanh(x: Any) -> Tensor:
     """Elementwise hyperbolic tangent."""
-    x = _unary(x)
-    return _node(array_module_of(x.value).tanh(x.value), (x,), "tanh", (_tanh_rule,))
+    x = as_tensor(x)
+    return make_node(array_module_of(x.value).tanh(x.value), (x,), "tanh", (_tanh_rule,))
+
+
+register_op("tanh", tanh, (_tanh_rule,), ("{a}.grad += {out}.grad * (1 - {out}.value**2)",),
+            methods=("tanh",))
+
+
+def _sigmoid_rule(g, out, ctx, a):
+    return g * out * (1.0 - out)
 
 
 def sigmoid(x: Any) -> Tensor:
     """Elementwise logistic function, stable for large ``|x|``."""
-    x = _unary(x)
-    return _node(F.sigmoid(x.value), (x,), "sigmoid", (_sigmoid_rule,))
+    x = as_tensor(x)
+    return make_node(F.sigmoid(x.value), (x,), "sigmoid", (_sigmoid_rule,))
+
+
+register_op("sigmoid", sigmoid, (_sigmoid_rule,),
+            ("{a}.grad += {out}.grad * {out}.value * (1 - {out}.value)",), methods=("sigmoid",))
 
 
 def _mask_a(g, out, mask, a, b):
@@ -124,43 +153,57 @@ def _mask_b(g, out, mask, a, b):
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b, "maximum")
+    a, b = lift_pair(a, b, "maximum")
     xp = array_module_of(a.value)
     try:
         mask = a.value >= b.value
     except ValueError as err:
-        raise ValueError(f"{_operands('maximum', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(xp.maximum(a.value, b.value), (a, b), "maximum", (_mask_a, _mask_b),
+        raise ValueError(f"{describe_operands('maximum', a, b)}: shapes do not broadcast ({err})") from None
+    return make_node(xp.maximum(a.value, b.value), (a, b), "maximum", (_mask_a, _mask_b),
                  mask.astype(a.value.dtype))
+
+
+register_op("maximum", maximum, (_mask_a, _mask_b),
+            ("{a}.grad += {out}.grad * ({a}.value >= {b}.value)",
+             "{b}.grad += {out}.grad * ({a}.value < {b}.value)"), arity=2)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; at ties the gradient goes to ``a``."""
-    a, b = _pair(a, b, "minimum")
+    a, b = lift_pair(a, b, "minimum")
     xp = array_module_of(a.value)
     try:
         mask = a.value <= b.value
     except ValueError as err:
-        raise ValueError(f"{_operands('minimum', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(xp.minimum(a.value, b.value), (a, b), "minimum", (_mask_a, _mask_b),
+        raise ValueError(f"{describe_operands('minimum', a, b)}: shapes do not broadcast ({err})") from None
+    return make_node(xp.minimum(a.value, b.value), (a, b), "minimum", (_mask_a, _mask_b),
                  mask.astype(a.value.dtype))
+
+
+register_op("minimum", minimum, (_mask_a, _mask_b),
+            ("{a}.grad += {out}.grad * ({a}.value <= {b}.value)",
+             "{b}.grad += {out}.grad * ({a}.value > {b}.value)"), arity=2)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b`` (the condition is not differentiated)."""
-    a, b = _pair(a, b, "where")
+    a, b = lift_pair(a, b, "where")
     xp = array_module_of(a.value)
-    cond = _value_of(condition)
+    cond = value_of(condition)
     if hasattr(cond, "dtype") and type(cond) is not type(a.value):
-        mask = _leaf(cond, False)
+        mask = leaf(cond, False)
         mask.label = "condition"
-        _check_devices("where", mask, a)  # a mask on another device is not moved silently
+        check_devices("where", mask, a)  # a mask on another device is not moved silently
     cond = xp.asarray(cond).astype(bool)
     try:
         value = xp.where(cond, a.value, b.value)
     except ValueError as err:
-        raise ValueError(f"{_operands('where', a, b)}: shapes do not broadcast ({err})") from None
-    return _node(value, (a, b), "where", (_mask_a, _mask_b), cond.astype(a.value.dtype))
+        raise ValueError(f"{describe_operands('where', a, b)}: shapes do not broadcast ({err})") from None
+    return make_node(value, (a, b), "where", (_mask_a, _mask_b), cond.astype(a.value.dtype))
+
+
+register_op("where", where, (_mask_a, _mask_b),
+            ("{a}.grad += {out}.grad * cond", "{b}.grad += {out}.grad * (1 - cond)"), arity=2)
 
 
 def _clip_rule(g, out, mask, a):
@@ -169,13 +212,13 @@ def _clip_rule(g, out, mask, a):
 
 def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
     """Values limited to ``[low, high]``; the gradient is 0 where a limit applies."""
-    x = _unary(x)
+    x = as_tensor(x)
     v = x.value
     xp = array_module_of(v)
     for name, bound in (("low", low), ("high", high)):
         if isinstance(bound, Tensor):  # a bound has no gradient here: say so, do not guess
             raise TypeError(
-                f"clip: the {name} bound {_describe(bound)} of {_describe(x)} is a Tensor; bounds "
+                f"clip: the {name} bound {describe(bound)} of {describe(x)} is a Tensor; bounds "
                 f"are constants: pass a number or an array ({name}=t.value), or use "
                 "ag.maximum/ag.minimum to differentiate through a bound"
             )
@@ -184,4 +227,8 @@ def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
         mask &= v >= low
     if high is not None:
         mask &= v <= high
-    return _node(xp.clip(v, low, high), (x,), "clip", (_clip_rule,), mask.astype(v.dtype))
+    return make_node(xp.clip(v, low, high), (x,), "clip", (_clip_rule,), mask.astype(v.dtype))
+
+
+register_op("clip", clip, (_clip_rule,), ("{a}.grad += {out}.grad * (low <= {a}.value <= high)",),
+            methods=("clip",))

@@ -1,7 +1,8 @@
 """Indexing (basic and integer arrays), concatenate, stack, split.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _check_devices,
-    _describe,
-    _node,
-    _unary,
     array_module_of,
+    as_tensor,
+    check_devices,
+    describe,
+    make_node,
+    register_op,
 )
 
 
@@ -45,9 +47,12 @@ def index_add(g: Any, index: Any, shape: tuple, basic: bool = False) -> Any:
     The backward of indexing; differentiable itself, its backward is indexing.
     """
     if isinstance(g, Tensor):
-        return _node(_index_add_array(g.value, index, shape, basic), (g,), "index_add",
+        return make_node(_index_add_array(g.value, index, shape, basic), (g,), "index_add",
                      (_index_add_rule,), (index,))
     return _index_add_array(g, index, shape, basic)
+
+
+register_op("index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[index]",))
 
 
 def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
@@ -81,7 +86,7 @@ def _integer_values(index: Tensor) -> Any:
     if not bool(whole.all()):
         bad = v[~whole].ravel()[0]
         raise TypeError(
-            f"getitem: the index {_describe(index)} holds {bad.item()!r}; an index must be "
+            f"getitem: the index {describe(index)} holds {bad.item()!r}; an index must be "
             "integer-valued (use an integer array, or round the tensor first)"
         )
     return v.astype(int)
@@ -93,9 +98,13 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     try:
         value = x.value[index]
     except (IndexError, TypeError) as err:
-        raise IndexError(f"getitem: {_describe(x)}[{index!r}]: {err}") from None
+        raise IndexError(f"getitem: {describe(x)}[{index!r}]: {err}") from None
     basic = _is_basic_index(index)
-    return _node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
+    return make_node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
+
+
+register_op("getitem", getitem, (_getitem_rule,), ("{a}.grad[index] += {out}.grad",),
+            methods=("__getitem__",))
 
 
 def _part_rules(slices: list) -> tuple:
@@ -105,16 +114,16 @@ def _part_rules(slices: list) -> tuple:
 
 def _join(op: str, tensors: Sequence[Any], axis: int) -> tuple[tuple[Tensor, ...], Any]:
     """The inputs as Tensors and ``xp.concatenate`` or ``xp.stack`` of their values."""
-    tensors = tuple(_unary(t) for t in tensors)
+    tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ValueError(f"{op}: needs at least one tensor")
     if any([type(t.value) is not type(tensors[0].value) for t in tensors]):
-        _check_devices(op, *tensors)
+        check_devices(op, *tensors)
     xp = array_module_of(tensors[0].value)
     try:
         value = getattr(xp, op)([t.value for t in tensors], axis=axis)
     except ValueError as err:
-        shapes = ", ".join(_describe(t) for t in tensors)
+        shapes = ", ".join(describe(t) for t in tensors)
         raise ValueError(f"{op}: {shapes} along axis {axis}: {err}") from None
     return tensors, value
 
@@ -128,7 +137,10 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         stop = start + t.shape[ax]
         slices.append((slice(None),) * ax + (slice(start, stop),))
         start = stop
-    return _node(value, tensors, "concatenate", _part_rules(slices))
+    return make_node(value, tensors, "concatenate", _part_rules(slices))
+
+
+register_op("concatenate", concatenate, (), ("{x}.grad += {out}.grad[slice k]",), arity=None)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -136,25 +148,28 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     tensors, value = _join("stack", tensors, axis)
     ax = axis % value.ndim
     slices = [(slice(None),) * ax + (k,) for k in range(len(tensors))]
-    return _node(value, tensors, "stack", _part_rules(slices))
+    return make_node(value, tensors, "stack", _part_rules(slices))
+
+
+register_op("stack", stack, (), ("{x}.grad += {out}.grad[k]",), arity=None)
 
 
 def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """Split into pieces along ``axis``, as ``np.split``; each piece is an indexing node."""
-    x = _unary(x)
+    x = as_tensor(x)
     if x.ndim == 0:
-        raise ValueError(f"split: {_describe(x)} is 0-d; there is no axis to split")
+        raise ValueError(f"split: {describe(x)} is 0-d; there is no axis to split")
     if not -x.ndim <= axis < x.ndim:
-        raise np.exceptions.AxisError(f"split: axis {axis} is out of bounds for {_describe(x)}")
+        raise np.exceptions.AxisError(f"split: axis {axis} is out of bounds for {describe(x)}")
     ax = axis % x.ndim
     n = x.shape[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
         if k < 1:
-            raise ValueError(f"split: {_describe(x)} into {k} parts along axis {axis}: the "
+            raise ValueError(f"split: {describe(x)} into {k} parts along axis {axis}: the "
                              "number of parts must be at least 1")
         if n % k:
-            raise ValueError(f"split: axis {axis} of {_describe(x)} (length {n}) does not "
+            raise ValueError(f"split: axis {axis} of {describe(x)} (length {n}) does not "
                              f"divide into {k} equal parts; pass split points instead")
         step = n // k
         bounds = [i * step for i in range(k + 1)]  # an empty axis gives k empty pieces

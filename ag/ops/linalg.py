@@ -1,7 +1,8 @@
 """Matrix products: ``@`` with NumPy's rules, and ``spcmatmul`` with a constant sparse matrix.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _describe,
-    _node,
-    _operands,
-    _pair,
-    _value_of,
     array_module_of,
+    describe,
+    describe_operands,
+    lift_pair,
+    make_node,
+    register_op,
+    value_of,
 )
 
 
@@ -54,9 +56,9 @@ def _matmul_b(g, out, ctx, a, b):
 
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
-    a, b = _pair(a, b, "matmul")
+    a, b = lift_pair(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{_operands('matmul', a, b)}: matmul needs at least 1-D operands")
+        raise ValueError(f"{describe_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
         value = a.value @ b.value
     except ValueError:
@@ -64,8 +66,13 @@ def matmul(a: Any, b: Any) -> Tensor:
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         why = (f"inner dimensions differ ({k_a} != {k_b})" if k_a != k_b
                else "batch dimensions do not broadcast")
-        raise ValueError(f"{_operands('matmul', a, b)}: {why}") from None
-    return _node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
+        raise ValueError(f"{describe_operands('matmul', a, b)}: {why}") from None
+    return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
+
+
+register_op("matmul", matmul, (_matmul_a, _matmul_b),
+            ("{a}.grad += {out}.grad @ {b}.value.T", "{b}.grad += {a}.value.T @ {out}.grad"),
+            arity=2, methods=("__matmul__",), reflected=("__rmatmul__",))
 
 
 def _sparse_module(matrix: Any) -> Any:
@@ -188,31 +195,35 @@ def spcmatmul(a: Any, b: Any) -> Any:
             return _dense_times_sparse(a, b)
         if a.ndim < 1 or a.shape[-1] != b.shape[0]:
             raise ValueError(
-                f"spcmatmul: {_describe(a)} times a sparse matrix of shape {tuple(b.shape)}: "
+                f"spcmatmul: {describe(a)} times a sparse matrix of shape {tuple(b.shape)}: "
                 f"the last dimension {a.shape[-1] if a.ndim else '()'} must equal the "
                 f"matrix's rows {b.shape[0]}"
             )
-        return _node(_dense_times_sparse(a.value, b), (a,), "spcmatmul", (_spc_dense_left,), b)
+        return make_node(_dense_times_sparse(a.value, b), (a,), "spcmatmul", (_spc_dense_left,), b)
     if not isinstance(b, Tensor):
         return a @ b
     if b.ndim not in (1, 2) or b.shape[0] != a.shape[1]:
         raise ValueError(
-            f"spcmatmul: a sparse matrix of shape {tuple(a.shape)} times {_describe(b)}: the "
+            f"spcmatmul: a sparse matrix of shape {tuple(a.shape)} times {describe(b)}: the "
             f"matrix's columns {a.shape[1]} must equal the first dimension "
             f"{b.shape[0] if b.ndim else '()'}"
         )
-    return _node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
+    return make_node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
+
+
+register_op("spcmatmul", spcmatmul, (_spc_dense_left, _spc_dense_right),
+            ("{a}.grad += spcmatmul({out}.grad, S.T)",))
 
 
 def _check_sparse_device(dense: Any, matrix: Any) -> None:
-    value = _value_of(dense)
+    value = value_of(dense)
     if array_module_of(value) is np and type(matrix).__module__.startswith("scipy"):
         return  # the common host case, decided without ag.gpu
     from ag.gpu.device import DeviceMismatchError, device_of
 
     on, m_on = device_of(value), device_of(matrix)
     if on != m_on:
-        what = _describe(dense) if isinstance(dense, Tensor) else f"an array {tuple(value.shape)}"
+        what = describe(dense) if isinstance(dense, Tensor) else f"an array {tuple(value.shape)}"
         raise DeviceMismatchError(
             f"spcmatmul: {what} is on {on} but the sparse matrix {tuple(matrix.shape)} is on "
             f"{m_on}; move the matrix explicitly with ag.gpu.to_device_sparse(matrix, {on!r})"

@@ -1,7 +1,8 @@
 """Reductions over axes: sum, mean, var, max, min.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -9,54 +10,78 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _describe,
-    _expand,
-    _keepdims_shape,
-    _node,
-    _normalize_axes,
-    _unary,
+    array_module_of,
+    as_tensor,
+    describe,
+    keepdims_shape,
+    make_node,
+    normalize_axes,
+    register_method,
+    register_op,
 )
+from ag.ops.shape import broadcast_to
+
+
+def expand_to(g: Any, shape: tuple) -> Any:
+    """``g`` broadcast to ``shape``: a differentiable node for a Tensor, else a fresh
+    C-ordered array (a stride-0 view would be cheaper to make but slows every
+    consumer, and NumPy's broadcast_to costs more than the copy at small sizes)."""
+    if isinstance(g, Tensor):
+        return broadcast_to(g, shape)
+    out = array_module_of(g).empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def _sum_rule(g, out, ctx, a):
     keep_shape, in_shape = ctx
-    return _expand(g.reshape(keep_shape), in_shape)
+    return expand_to(g.reshape(keep_shape), in_shape)
 
 
 def tsum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (int, tuple, negative, or None for all)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
     value = x.value.sum(axis=axes, keepdims=keepdims)
-    return _node(value, (x,), "sum", (_sum_rule,), (_keepdims_shape(x.shape, axes), x.shape))
+    return make_node(value, (x,), "sum", (_sum_rule,), (keepdims_shape(x.shape, axes), x.shape))
+
+
+register_op("sum", tsum, (_sum_rule,), ("{a}.grad += broadcast({out}.grad)",), methods=("sum",))
 
 
 def _mean_rule(g, out, ctx, a):
     keep_shape, in_shape, scale = ctx
-    return _expand(g.reshape(keep_shape) * scale, in_shape)
+    return expand_to(g.reshape(keep_shape) * scale, in_shape)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis``."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
     scale = 1.0 / max(math.prod([x.shape[a] for a in axes]), 1)
     value = x.value.mean(axis=axes, keepdims=keepdims)
-    return _node(value, (x,), "mean", (_mean_rule,),
-                 (_keepdims_shape(x.shape, axes), x.shape, scale))
+    return make_node(value, (x,), "mean", (_mean_rule,),
+                 (keepdims_shape(x.shape, axes), x.shape, scale))
+
+
+register_op("mean", mean, (_mean_rule,), ("{a}.grad += broadcast({out}.grad) / count",),
+            methods=("mean",))
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over ``axis`` (``ddof=1`` for the unbiased estimate)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
     count_ = math.prod(x.shape[a] for a in axes)
     centred = x - mean(x, axes, keepdims=True)
     # NumPy's rule: the divisor is max(count - ddof, 0), so too few elements give nan
     scale = 1.0 / (count_ - ddof) if count_ > ddof else float("inf")
     return tsum(centred * centred, axes, keepdims) * scale
+
+
+register_method("var", var)  # made of mean, sub, mul and sum nodes: no rule of its own
 
 
 def _extreme_rule(g, out, ctx, a):
@@ -65,17 +90,17 @@ def _extreme_rule(g, out, ctx, a):
 
 
 def _extreme(x: Any, axis: Any, keepdims: bool, op: str) -> Tensor:
-    x = _unary(x)
+    x = as_tensor(x)
     if x.size == 0:
-        raise ValueError(f"{op}: {_describe(x)} is empty")
-    axes = _normalize_axes(axis, x.ndim)
+        raise ValueError(f"{op}: {describe(x)} is empty")
+    axes = normalize_axes(axis, x.ndim)
     v = x.value
     picked = v.max(axis=axes, keepdims=True) if op == "max" else v.min(axis=axes, keepdims=True)
     # Ties share the gradient equally, so it is the same whichever element NumPy picks.
     hits = (v == picked).astype(v.dtype)
     mask = hits / hits.sum(axis=axes, keepdims=True)
     value = picked if keepdims else picked.reshape(tuple(n for i, n in enumerate(v.shape) if i not in axes))
-    return _node(value, (x,), op, (_extreme_rule,), (mask, picked.shape))
+    return make_node(value, (x,), op, (_extreme_rule,), (mask, picked.shape))
 
 
 def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -83,6 +108,14 @@ def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _extreme(x, axis, keepdims, "max")
 
 
+register_op("max", tmax, (_extreme_rule,),
+            ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",), methods=("max",))
+
+
 def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; tied minima share the gradient equally."""
     return _extreme(x, axis, keepdims, "min")
+
+
+register_op("min", tmin, (_extreme_rule,),
+            ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",), methods=("min",))

@@ -2,7 +2,8 @@
 broadcast_to.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _describe,
-    _node,
-    _normalize_axes,
-    _unary,
     array_module_of,
+    as_tensor,
+    describe,
+    make_node,
+    normalize_axes,
+    register_method,
+    register_op,
 )
 
 
@@ -35,9 +38,20 @@ def reshape(x: Any, shape: Any) -> Any:
         value = x.value.reshape(shape)
     except ValueError:
         raise ValueError(
-            f"reshape: cannot reshape {_describe(x)} ({x.size} elements) to {tuple(shape)}"
+            f"reshape: cannot reshape {describe(x)} ({x.size} elements) to {tuple(shape)}"
         ) from None
-    return _node(value, (x,), "reshape", (_reshape_rule,), x.shape)
+    return make_node(value, (x,), "reshape", (_reshape_rule,), x.shape)
+
+
+def _reshape_method(self: Tensor, *shape: Any) -> Tensor:
+    """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return reshape(self, shape)
+
+
+register_op("reshape", reshape, (_reshape_rule,), ("{a}.grad += {out}.grad.reshape({a}.shape)",))
+register_method("reshape", _reshape_method)
 
 
 def _transpose_rule(g, out, axes, a):
@@ -55,23 +69,35 @@ def transpose(x: Any, axes: Any = None) -> Any:
         bad = [int(a) for a in axes if not -x.ndim <= int(a) < x.ndim]
         if bad:  # never wrap: x.transpose(0, 5) on 2-D is a mistake, not axis 1
             raise np.exceptions.AxisError(
-                f"transpose: axis {bad[0]} is out of bounds for {_describe(x)} "
+                f"transpose: axis {bad[0]} is out of bounds for {describe(x)} "
                 f"(axes must lie in -{x.ndim}..{x.ndim - 1})"
             )
         axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation for {_describe(x)}")
-    return _node(x.value.transpose(axes), (x,), "transpose", (_transpose_rule,), axes)
+        raise ValueError(f"transpose: axes {axes} are not a permutation for {describe(x)}")
+    return make_node(x.value.transpose(axes), (x,), "transpose", (_transpose_rule,), axes)
+
+
+def _transpose_method(self: Tensor, *axes: Any) -> Tensor:
+    """``t.transpose()``, ``t.transpose(1, 0)`` or ``t.transpose((1, 0))``."""
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return transpose(self, axes or None)
+
+
+register_op("transpose", transpose, (_transpose_rule,),
+            ("{a}.grad += {out}.grad.transpose(inverse axes)",))
+register_method("transpose", _transpose_method)
 
 
 def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     """Move axes to new positions, as ``np.moveaxis``."""
     if not isinstance(x, Tensor):
         return array_module_of(x).moveaxis(x, source, destination)
-    src = _normalize_axes(source, x.ndim)
-    dst = _normalize_axes(destination, x.ndim)
+    src = normalize_axes(source, x.ndim)
+    dst = normalize_axes(destination, x.ndim)
     if len(src) != len(dst):
-        raise ValueError(f"moveaxis: {_describe(x)}: source {source} and destination "
+        raise ValueError(f"moveaxis: {describe(x)}: source {source} and destination "
                          f"{destination} need the same number of axes")
     order = [n for n in range(x.ndim) if n not in src]
     for d, s in sorted(zip(dst, src)):
@@ -88,14 +114,20 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     return transpose(x, tuple(axes))
 
 
+register_method("swapaxes", swapaxes)  # a transpose node
+
+
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     """Drop axes of length one."""
-    x = _unary(x)
+    x = as_tensor(x)
     try:
         shape = array_module_of(x.value).squeeze(x.value, axis).shape
     except ValueError as err:
-        raise ValueError(f"squeeze: {_describe(x)}: {err}") from None
+        raise ValueError(f"squeeze: {describe(x)}: {err}") from None
     return reshape(x, shape)
+
+
+register_method("squeeze", squeeze)  # a reshape node
 
 
 def expand_dims(x: Any, axis: Any) -> Any:
@@ -111,6 +143,9 @@ def flatten(x: Any) -> Any:
     return reshape(x, (-1,))
 
 
+register_method("flatten", flatten)  # a reshape node
+
+
 def _broadcast_rule(g, out, ctx, a):
     return g  # Tensor._backward sums it back to the input's shape
 
@@ -122,5 +157,9 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     try:
         value = array_module_of(x.value).broadcast_to(x.value, shape)
     except ValueError:
-        raise ValueError(f"broadcast_to: {_describe(x)} does not broadcast to {tuple(shape)}") from None
-    return _node(value, (x,), "broadcast_to", (_broadcast_rule,))
+        raise ValueError(f"broadcast_to: {describe(x)} does not broadcast to {tuple(shape)}") from None
+    return make_node(value, (x,), "broadcast_to", (_broadcast_rule,))
+
+
+register_op("broadcast_to", broadcast_to, (_broadcast_rule,),
+            ("{a}.grad += {out}.grad summed to {a}.shape",))

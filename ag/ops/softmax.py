@@ -1,7 +1,8 @@
 """softmax, log_softmax, logsumexp (stable), and the fused softmax cross-entropy.
 
 Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input (see ``ag.tensor``). Import ops from ``ag`` or ``ag.tensor``.
+backward rule per input, and registers itself with its rules' text beside them
+(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ag import functions as F
-from ag.tensor import (
+from ag.ops.api import (
     Tensor,
-    _node,
-    _normalize_axes,
-    _unary,
     array_module_of,
+    as_tensor,
+    make_node,
+    normalize_axes,
+    register_op,
 )
 
 
@@ -48,30 +50,43 @@ def _stable_logsumexp(v: Any, axes: tuple) -> Any:
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed stably (the max is subtracted)."""
-    x = _unary(x)
-    (ax,) = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    (ax,) = normalize_axes(axis, x.ndim)
     xp = array_module_of(x.value)
     e = xp.exp(x.value - x.value.max(axis=ax, keepdims=True))
-    return _node(e / e.sum(axis=ax, keepdims=True), (x,), "softmax", (_softmax_rule,), ax)
+    return make_node(e / e.sum(axis=ax, keepdims=True), (x,), "softmax", (_softmax_rule,), ax)
+
+
+register_op("softmax", softmax, (_softmax_rule,),
+            ("{a}.grad += {out}.value * ({out}.grad - sum({out}.grad * {out}.value))",),
+            methods=("softmax",))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, computed stably."""
-    x = _unary(x)
-    (ax,) = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    (ax,) = normalize_axes(axis, x.ndim)
     xp = array_module_of(x.value)
     shifted = x.value - _stable_max(x.value, (ax,))
     value = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
-    return _node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
+    return make_node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
+
+
+register_op("log_softmax", log_softmax, (_log_softmax_rule,),
+            ("{a}.grad += {out}.grad - exp({out}.value) * sum({out}.grad)",), methods=("log_softmax",))
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``axis``, computed stably (the max is subtracted)."""
-    x = _unary(x)
-    axes = _normalize_axes(axis, x.ndim)
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
     keep = _stable_logsumexp(x.value, axes)
     value = keep if keepdims else keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
-    return _node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
+    return make_node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
+
+
+register_op("logsumexp", logsumexp, (_logsumexp_rule,),
+            ("{a}.grad += {out}.grad * exp({a}.value - {out}.value)",), methods=("logsumexp",))
 
 
 def _cross_entropy_rule(g, out, ctx, z):
@@ -105,7 +120,7 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     >>> loss.backward(); z.grad
     array([[ 0.5, -0.5]])
     """
-    z = _unary(logits)
+    z = as_tensor(logits)
     v = z.value
     xp = array_module_of(v)
     y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
@@ -123,4 +138,8 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     else:
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
-    return _node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
+    return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
+
+
+register_op("cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
+            ("{a}.grad += (softmax({a}.value) - onehot(labels)) * {out}.grad / n",))

@@ -70,7 +70,7 @@ def _write(node: Any, values: np.ndarray) -> None:
         xp_value = node.value
         new = np.asarray(values, dtype=xp_value.dtype).reshape(xp_value.shape)
         if type(xp_value).__module__.split(".")[0] != "numpy":
-            from ag.tensor import array_module_of
+            from ag.backend import array_module_of
 
             new = array_module_of(xp_value).asarray(new)
         node.value = new
@@ -191,7 +191,7 @@ def _like(reference: Any, values: Any) -> Any:
     values = np.asarray(values)
     if type(reference).__module__.split(".")[0] == "numpy":
         return values.astype(reference.dtype)
-    from ag.tensor import array_module_of
+    from ag.backend import array_module_of
 
     return array_module_of(reference).asarray(values.astype(reference.dtype))
 
@@ -216,7 +216,7 @@ def gradgradcheck(
     True
     """
     from ag.higher_order import grad as ag_grad
-    from ag.tensor import Tensor, _leaf
+    from ag.ops.api import Tensor, leaf
 
     rng = np.random.default_rng(seed)
     tensors = [t for t in inputs if _wants_grad(t)]
@@ -225,11 +225,11 @@ def gradgradcheck(
     def first_gradient_projection(*args: Any) -> Any:
         out = f(*args)
         if np.size(out.value) != 1:
-            out = (out * _leaf(_like(out.value, np.ones(np.shape(out.value))), False)).sum()
+            out = (out * leaf(_like(out.value, np.ones(np.shape(out.value))), False)).sum()
         grads = ag_grad(out, [a for a in args if _wants_grad(a)], create_graph=True)
         total = None
         for g, w in zip(grads, weights):
-            term = (g * _leaf(w, False)).sum() if isinstance(g, Tensor) else None
+            term = (g * leaf(w, False)).sum() if isinstance(g, Tensor) else None
             if term is not None:
                 total = term if total is None else total + term
         return total

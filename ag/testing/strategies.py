@@ -18,6 +18,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 import ag
+from ag import registry
 from ag.scalar import Scalar
 
 __all__ = [
@@ -47,46 +48,37 @@ def kink_free_floats(min_value: float = -5.0, max_value: float = 5.0) -> st.Sear
     return floats_away_from((0.0,), 1e-2, min_value, max_value)
 
 
-# op name -> arity; every op of the Scalar engine
-SCALAR_OPS: dict[str, int] = {
-    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "pow_const": 1,
-    "neg": 1, "exp": 1, "log": 1, "relu": 1, "tanh": 1, "sigmoid": 1,
+# op name -> arity; every op of the Scalar engine, read from the op registry
+SCALAR_OPS: dict[str, int] = {name: op.arity for name, op in registry.scalar_ops().items()}
+
+# Where the generator keeps each op, beyond the registry's domain and kinks: well
+# inside the range where values and finite differences stay accurate.
+_MARGINS = {
+    "div": lambda a, b, n: abs(b) > 0.1,
+    "pow": lambda a, b, n: 0.1 < a < 20 and abs(b) < 4,
+    "pow_const": lambda a, b, n: 0.1 < abs(a) < 20,
+    "log": lambda a, b, n: a > 0.1,
+    "exp": lambda a, b, n: a < 10,
 }
 
 
 def _apply(op: str, a, b=None, n: float = 2.0):
-    if op == "add":
-        return a + b
-    if op == "sub":
-        return a - b
-    if op == "mul":
-        return a * b
-    if op == "div":
-        return a / b
-    if op == "pow":
-        return a**b
+    entry = registry.scalar_ops()[op]
     if op == "pow_const":
-        return a**n
-    if op == "neg":
-        return -a
-    return getattr(ag, op)(a)
+        return entry.function(a, n)
+    return entry.function(a, b) if entry.arity == 2 else entry.function(a)
 
 
 def _valid(op: str, a: float, b: float | None, n: float) -> bool:
     """Inputs where the op is defined, smooth, and well away from overflow."""
-    if op == "div":
-        return abs(b) > 0.1
-    if op == "pow":
-        return 0.1 < a < 20 and abs(b) < 4
-    if op == "pow_const":
-        return 0.1 < abs(a) < 20
-    if op == "log":
-        return a > 0.1
-    if op == "exp":
-        return a < 10
-    if op == "relu":
-        return abs(a) > 1e-2
-    return True
+    entry = registry.scalar_ops()[op]
+    args = (a, n) if op == "pow_const" else (a, b) if entry.arity == 2 else (a,)
+    if entry.defined is not None and not entry.defined(*args):
+        return False
+    if any(abs(a - k) <= 1e-2 for k in entry.kinks):
+        return False
+    margin = _MARGINS.get(op)
+    return margin is None or margin(a, b, n)
 
 
 @dataclass(frozen=True)
@@ -116,11 +108,7 @@ class ScalarGraph:
         for k, (op, i, j, n) in enumerate(self.steps):
             name = f"z{k}"
             a, b = names[i], names[j]
-            expr = {
-                "add": f"{a} + {b}", "sub": f"{a} - {b}", "mul": f"{a} * {b}",
-                "div": f"{a} / {b}", "pow": f"{a} ** {b}", "pow_const": f"{a} ** {n!r}",
-                "neg": f"-{a}",
-            }.get(op, f"ag.{op}({a})")
+            expr = registry.scalar_ops()[op].code.format(a=a, b=b, n=repr(n))
             lines.append(f"{name} = {expr}")
             names.append(name)
         return "\n".join(lines)
