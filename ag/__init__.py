@@ -62,7 +62,21 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _SUBMODULES:
         return import_module(f"ag.{name}")
+    op = _registered_tensor_op(name)
+    if op is not None:
+        globals()[name] = op
+        return op
     raise AttributeError(f"module 'ag' has no attribute {name!r}")
+
+
+def _registered_tensor_op(name: str) -> Any:
+    """An op registered in ag.registry under ``name`` (ag.einsum): new ops need no entry here."""
+    if name.startswith("_"):
+        return None
+    from ag import registry
+
+    entry = registry.tensor_ops().get(name)
+    return None if entry is None else entry.function
 
 
 def __dir__() -> list[str]:

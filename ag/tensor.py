@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ag import registry
 from ag.backend import array_module_of
 from ag.ops.arithmetic import add, div, mul, neg, power, sub
 from ag.ops.core import Tensor, custom_op, from_numpy, sum_to_shape, tensor
@@ -61,6 +62,14 @@ __all__ = [
     "expand_dims", "flatten", "moveaxis", "reshape", "squeeze", "swapaxes", "transpose",
     "log_softmax", "logsumexp", "softmax", "softmax_cross_entropy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # an op registered in ag.registry (ag.tensor.einsum) without a line here
+    entry = registry.tensor_ops().get(name) if not name.startswith("_") else None
+    if entry is None or entry.function is None:
+        raise AttributeError(f"module 'ag.tensor' has no attribute {name!r}")
+    return entry.function
 
 
 # `ag.tensor(...)` is the course's constructor, and `ag.tensor` is also this module:

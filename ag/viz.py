@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ag.autodiff import topological_sort
-from ag.number_format import format_number, preview
-from ag.trace_record import BackwardTrace, backward_trace, exam_names
+from ag.number_format import NOT_REACHED, format_number, preview
+from ag.trace_record import BackwardTrace, backward_trace, exam_names, needs_grad
+from ag.trace_render import grad_cell, iteration_title
 
 __all__ = [
     "draw",
@@ -61,16 +62,19 @@ STYLES: dict[str, dict[str, str]] = {
     "output": {"fillcolor": "#fee2e2", "color": "#b91c1c", "penwidth": "2", "peripheries": "2"},
     # frame states
     "current": {"fillcolor": "#fde047", "color": "#dc2626", "penwidth": "3"},
+    "updated": {"fillcolor": "#bbf7d0", "color": "#15803d", "penwidth": "2.5"},
     "pending": {"fillcolor": "#f3f4f6", "color": "#d1d5db", "fontcolor": "#9ca3af"},
 }
-_KIND_NAMES = {
+KIND_NAMES = {
     "leaf": "leaf (input)",
     "parameter": "parameter",
     "intermediate": "intermediate",
     "output": "output",
     "current": "current iteration",
+    "updated": "just received a grad",
     "pending": "not yet visited",
 }
+_FRAME_STATES = ("current", "updated", "pending")
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -101,7 +105,9 @@ def html_text(text: Any) -> str:
     return '<BR ALIGN="CENTER"/>'.join(lines)
 
 
-def _kind(node: Any, root: Any) -> str:
+def node_kind(node: Any, root: Any) -> str:
+    """How a node is drawn: ``output``, ``intermediate``, ``parameter`` (a Tensor that
+    needs a grad) or ``leaf``."""
     if node is root:
         return "output"
     if node.inputs:
@@ -119,12 +125,16 @@ def _shape(value: Any) -> tuple | None:
 
 
 def _value_text(value: Any, digits: int) -> str:
-    return preview(value, digits=digits) if _shape(value) else format_number(value, digits)
+    # a compact one-line value: a node stays narrow; the stepper's side panel has the matrices
+    if not _shape(value):
+        return format_number(value, digits)
+    text = preview(value, width=26, digits=min(digits, 3))
+    return re.sub(r" \([\dx]+\)$", "", text)  # the node's shape line already says the shape
 
 
 def _node_label(
     node: Any, display: str, value: Any, grad: Any, *, values: bool, grads: bool, digits: int,
-    show_op: bool = True,
+    show_op: bool = True, grad_text: str | None = None,
 ) -> str:
     lines = [f"<B>{html_text(display)}</B>"]
     op = getattr(node, "op", "") or ""
@@ -135,7 +145,9 @@ def _node_label(
         lines.append(f"shape {html_text(shape)}")
     if values:
         lines.append(f"value = {html_text(_value_text(value, digits))}")
-    if grads and grad is not None:
+    if grads and grad_text is not None:
+        lines.append(f"grad = {html_text(grad_text)}")
+    elif grads and grad is not None:
         lines.append(f"grad = {html_text(_value_text(grad, digits))}")
     return "<" + '<BR ALIGN="CENTER"/>'.join(lines) + ">"
 
@@ -167,6 +179,8 @@ def _build(
     status: list[str] | None,
     digits: int,
     graph_name: str = "ag",
+    grad_texts: list[str | None] | None = None,
+    sizes: dict[str, tuple[str, str]] | None = None,
 ) -> Any:
     graphviz = _graphviz()
     short, display = exam_names(order)
@@ -179,21 +193,23 @@ def _build(
     ids = {id(n): f"n{i}" for i, n in enumerate(order)}
     kinds_used: list[str] = []
     for i, node in enumerate(order):
-        kind = _kind(node, root)
+        kind = node_kind(node, root)
         attrs = dict(STYLES[kind])
         state = status[i] if status is not None else None
-        if state in ("current", "pending"):
+        if state in _FRAME_STATES:
             attrs.update(STYLES[state])
-        for k in (kind, state):
-            if k in STYLES and k not in kinds_used:
-                kinds_used.append(k)
+        if kind not in kinds_used:
+            kinds_used.append(kind)
         nid = ids[id(node)]
         grad = grads[i] if (grads is not None and show_grads) else None
         title = getattr(node, "label", "") or display[id(node)]  # a label keeps its line breaks
         label = _node_label(
             node, str(title), values[i], grad, values=show_values, grads=show_grads,
             digits=digits, show_op=not op_nodes,
+            grad_text=grad_texts[i] if grad_texts is not None and show_grads else None,
         )
+        if sizes and nid in sizes:  # the same box in every frame: the layout does not move
+            attrs.update(width=sizes[nid][0], height=sizes[nid][1], fixedsize="true")
         g.node(nid, label=label, **attrs)
         if not node.inputs:
             continue
@@ -201,6 +217,8 @@ def _build(
         if op_nodes:
             head = f"{nid}op"
             op_attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#f9fafb", "fontsize": "10"}
+            if sizes and head in sizes:
+                op_attrs.update(width=sizes[head][0], height=sizes[head][1], fixedsize="true")
             if state == "pending":
                 op_attrs.update(fontcolor=STYLES["pending"]["fontcolor"], color=STYLES["pending"]["color"])
             g.node(head, label="<" + html_text(getattr(node, "op", "") or "?") + ">", **op_attrs)
@@ -213,14 +231,16 @@ def _build(
     constraints = _operand_order(g, order, ids, op_nodes)
     if legend:  # one table node: a cluster next to rank constraints crashes dot 2.43
         rows = []
+        if status is not None:  # a frame: every state, so each frame has the same legend
+            kinds_used += list(_FRAME_STATES)
         for k in sorted(kinds_used, key=list(STYLES).index):
             attrs = dict(STYLES[k])
-            if k in ("current", "pending"):
+            if k in _FRAME_STATES:
                 attrs = {**STYLES["intermediate"], **attrs}
             font = attrs.get("fontcolor", "#000000")
             rows.append(f'<TR><TD BGCOLOR="{attrs["fillcolor"]}" COLOR="{attrs["color"]}" BORDER="1" '
                         f'STYLE="ROUNDED"><FONT POINT-SIZE="9" COLOR="{font}">'
-                        f"{html_text(_KIND_NAMES[k])}</FONT></TD></TR>")
+                        f"{html_text(KIND_NAMES[k])}</FONT></TD></TR>")
         g.node("legend", shape="plaintext", style="", margin="0", label=(
             '<<TABLE BORDER="1" STYLE="ROUNDED,DASHED" COLOR="#9ca3af" CELLBORDER="0" CELLSPACING="3">'
             '<TR><TD><FONT POINT-SIZE="10">legend</FONT></TD></TR>' + "".join(rows) + "</TABLE>>"))
@@ -473,9 +493,12 @@ def frame(
     title: bool | str = True,
     digits: int = 4,
 ) -> Any:
-    """The graph after iteration ``k`` of a trace: current node highlighted, unvisited greyed.
+    """The graph after iteration ``k`` of a trace: the current node highlighted, the nodes
+    that just received a grad in green, unvisited ones greyed.
 
-    Grads shown are those after iteration ``k``; the title gives the rule applied.
+    Grads shown are those after iteration ``k`` (NOT_REACHED before the pass reaches a
+    node); ``title=True`` puts the rule applied in the graph's title (the stepper puts it
+    in its side panel instead: ``title=False``).
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
@@ -494,30 +517,79 @@ def frame(
 
 def _frame_title(run: BackwardTrace, k: int, digits: int) -> str:
     step = run.steps[k]
-    head = f"iteration {k}: {run.display_name(step.node)}"
+    head = f"{iteration_title(k, len(run.steps))}: {run.display_name(step.node)}"
     lines = run.update_lines(k, digits)
     return head + ("\n" + "\n".join(lines) if lines else "\n(a leaf: nothing to do)")
 
 
-def _frame(run: BackwardTrace, k: int, grads: list, *, values: bool, op_nodes: bool,
-           legend: bool, title: bool | str, digits: int) -> Any:
+def _frame_status(run: BackwardTrace, k: int) -> list[str]:
     index = run.index
-    n_order = len(run.order)
-    current = index[id(run.steps[k].node)]
-    status = ["pending"] * n_order
+    status = ["pending"] * len(run.order)
+    status[index[id(run.root)]] = "done"
     for step in run.steps[:k]:
         status[index[id(step.node)]] = "done"
-    status[current] = "current"
+    step = run.steps[k]
+    for inp in step.node.inputs:
+        if needs_grad(inp):
+            status[index[id(inp)]] = "updated"
+    status[index[id(step.node)]] = "current"
+    return status
+
+
+def _grad_texts(run: BackwardTrace, k: int, grads: list, digits: int) -> list[str | None]:
+    reached = run.reached_after(k)
+    out: list[str | None] = []
+    for i, node in enumerate(run.order):
+        if not needs_grad(node):
+            out.append(None)
+        elif not reached[i] and grad_cell(run, k, i, grads, digits) == NOT_REACHED:
+            out.append(NOT_REACHED)
+        else:
+            out.append(_value_text(grads[i], digits))
+    return out
+
+
+def _frame(run: BackwardTrace, k: int, grads: list, *, values: bool, op_nodes: bool,
+           legend: bool, title: bool | str, digits: int,
+           sizes: dict[str, tuple[str, str]] | None = None,
+           grad_texts: list[str | None] | None = None) -> Any:
     text = _frame_title(run, k, digits) if title is True else (title or None)
     return _build(
         run.root, run.order, run.values, grads, show_values=values, show_grads=True,
-        op_nodes=op_nodes, legend=legend, title=text, status=status, digits=digits,
+        op_nodes=op_nodes, legend=legend, title=text, status=_frame_status(run, k), digits=digits,
         graph_name=f"iteration{k}",
+        grad_texts=grad_texts if grad_texts is not None else _grad_texts(run, k, grads, digits),
+        sizes=sizes,
     )
 
 
-def frames(run: BackwardTrace, **options: Any) -> list[Any]:
+def _fixed_sizes(run: BackwardTrace, history: list, options: dict) -> dict[str, tuple[str, str]]:
+    """Each node's box, sized for its longest label over all frames (one ``dot`` run).
+
+    Frames drawn with these fixed sizes (and a title of constant size) get the same
+    layout from dot, so the nodes do not jump between iterations.
+    """
+    import json
+
+    longest: list[str | None] = [None] * len(run.order)
+    digits = options["digits"]
+    for k in range(len(run.steps)):
+        for i, t in enumerate(_grad_texts(run, k, history[k], digits)):
+            if t is not None and (longest[i] is None or len(t) > len(longest[i])):
+                longest[i] = t
+    sizing = _frame(run, 0, list(history[-1]), **{**options, "title": False}, grad_texts=longest)
+    layout = json.loads(_pipe(sizing, "json"))
+    return {obj["name"]: (obj["width"], obj["height"]) for obj in layout.get("objects", [])
+            if "width" in obj and "height" in obj}
+
+
+def frames(run: BackwardTrace, *, fixed_layout: bool = False, **options: Any) -> list[Any]:
     """One graph per iteration of a trace (see :func:`frame`).
+
+    ``fixed_layout=True`` gives every node the same box in every frame, so the drawing
+    does not move between iterations (this runs ``dot`` once to size the boxes); the
+    frame title (``title=True``) is left out then, since its size changes from frame to
+    frame. The stepper draws its frames this way.
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
@@ -525,8 +597,12 @@ def frames(run: BackwardTrace, **options: Any) -> list[Any]:
     True
     """
     history = run.grad_history()
-    return [_frame(run, k, list(history[k]), **{**_FRAME_DEFAULTS, **options})
-            for k in range(len(run.steps))]
+    opts = {**_FRAME_DEFAULTS, **options}
+    sizes = None
+    if fixed_layout and run.steps:
+        opts["title"] = False if opts["title"] is True else opts["title"]
+        sizes = _fixed_sizes(run, history, opts)
+    return [_frame(run, k, list(history[k]), **opts, sizes=sizes) for k in range(len(run.steps))]
 
 
 _FRAME_DEFAULTS: dict[str, Any] = {

@@ -196,12 +196,3 @@ def test_exam_html_has_the_stepper(capsys):
     code, out, _ = run(capsys, "exam", "--seed", "9", "--nodes", "3", "--format", "html")
     assert code == 0 and "<h2>Forward code</h2>" in out and out.count("<svg") == len(
         generate(seed=9, nodes=3).run.steps)
-
-
-@pytest.mark.parametrize("module", ["ag.cli", "ag.exam"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 2

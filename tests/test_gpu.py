@@ -402,13 +402,3 @@ def test_benchmark_code_paths_run_on_the_fake_device(capsys):
     out = capsys.readouterr().out
     assert "failed" not in out, out
     assert "hand-written CuPy" in out and "transformer block" in out
-
-
-@pytest.mark.parametrize("module", ["ag.gpu", "ag.gpu.availability", "ag.gpu.device", "ag.gpu.fake",
-                                    "ag.gpu.modules", "ag.gpu.sparse"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

@@ -166,12 +166,3 @@ def test_geometry_errors(args, match):
 def test_integer_dtype_refused():
     with pytest.raises(TypeError, match="float"):
         im2col_matrix(1, 3, 3, 2, dtype=np.int64)
-
-
-@pytest.mark.parametrize("name", ["ag.nn.im2col", "ag.nn.conv_functional", "ag.nn.conv", "ag.nn.pooling"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

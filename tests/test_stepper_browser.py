@@ -18,7 +18,7 @@ import pytest
 
 import ag
 from ag import stepper
-from ag.trace import format_number
+from ag.trace import NOT_REACHED, format_number
 
 pytestmark = pytest.mark.browser
 
@@ -70,12 +70,17 @@ class Browser:
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=20,
                                               suppress_origin=True)
         self.ids = itertools.count(1)
+        self.events: list[dict] = []
+        self.send("Runtime.enable")
+        self.send("Log.enable")
 
     def send(self, method: str, **params):
         msg_id = next(self.ids)
         self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
         while True:
             reply = json.loads(self.ws.recv())
+            if "method" in reply:
+                self.events.append(reply)
             if reply.get("id") == msg_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -87,11 +92,28 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def errors(self) -> list[dict]:
+        """Uncaught exceptions and console errors seen so far."""
+        bad = []
+        for e in self.events:
+            if e["method"] == "Runtime.exceptionThrown":
+                bad.append(e)
+            elif e["method"] == "Runtime.consoleAPICalled" and e["params"].get("type") == "error":
+                bad.append(e)
+            elif e["method"] == "Log.entryAdded" and e["params"]["entry"].get("level") == "error":
+                bad.append(e)
+        return bad
+
+    def size(self, width: int, height: int) -> None:
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+
     def open(self, url: str) -> None:
+        self.events.clear()
         self.send("Page.navigate", url=url)
         deadline = time.monotonic() + 20
         while self.eval("document.readyState") != "complete" or not self.eval(
-            "!!document.getElementById('iteration')"
+            "!!document.querySelector('.ag-stepper[data-ag-ready]')"
         ):
             assert time.monotonic() < deadline, "the page did not load"
             time.sleep(0.05)
@@ -115,16 +137,20 @@ class Browser:
 
 
 SHOWN = """
-(() => {
-  const visible = [...document.querySelectorAll('section.frame')].filter(s => !s.hidden);
+((which = 0) => {
+  const root = document.querySelectorAll('.ag-stepper')[which];
+  const visible = [...root.querySelectorAll('section.frame')].filter(s => !s.hidden);
   const rows = visible.length ? [...visible[0].querySelectorAll('table.grads tr[data-node]')] : [];
   return {
-    iteration: document.getElementById('iteration').textContent,
+    iteration: root.querySelector('[data-role=iteration]').textContent,
+    position: root.querySelector('[data-role=position]').textContent,
+    count: root.querySelector('[data-role=count]').textContent,
+    current: [...visible[0].querySelectorAll('.ag-order code.ag-current')].map(c => c.textContent),
     visible: visible.map(s => s.dataset.iteration),
     shownHeight: visible.length ? visible[0].getBoundingClientRect().height : 0,
     node: visible.length ? visible[0].querySelector('code.node').textContent : null,
     rules: visible.length ? [...visible[0].querySelectorAll('ul.updates li')].map(li => li.textContent) : [],
-    grads: Object.fromEntries(rows.map(r => [r.dataset.node, r.querySelector('td.grad').textContent])),
+    grads: Object.fromEntries(rows.map(r => [r.dataset.node, r.querySelector('td.grad').dataset.grad])),
     svgs: visible.length ? visible[0].querySelectorAll('svg').length : 0,
   };
 })()
@@ -164,13 +190,17 @@ def test_arrow_keys_step_through_the_trace(browser, tmp_path):
         browser.press("ArrowRight", 39)
         shown = browser.eval(SHOWN)
         assert shown["iteration"] == str(presses) and shown["visible"] == [str(presses)]
-        expected = {name: format_number(g) for name, g in run.grads_after(presses).items()}
+        reached = run.reached_after(presses)
+        expected = {name: format_number(g) if reached[i] else NOT_REACHED
+                    for i, (name, g) in enumerate(run.grads_after(presses).items())}
         assert shown["grads"] == expected
+        assert shown["position"] == str(presses + 1) and shown["count"] == "10"
+        assert shown["current"] == [run.display_name(run.steps[presses].node)]
         assert shown["node"] == run.display_name(run.steps[presses].node)
         if presses == 4:  # by hand: z6 = z4*z1 adds z1.value*6 = 12 and z4.value*6 = 30
             assert shown["rules"] == ["z4.grad = 0 + 2 * 6 = 12", "z1.grad = 0 + 5 * 6 = 30"]
             assert shown["grads"]["z4"] == "12" and shown["grads"]["z1"] == "30"
-            assert shown["grads"]["z3"] == "0"  # wr is reached at iteration 7
+            assert shown["grads"]["z3"] == NOT_REACHED  # wr is reached at iteration 7
     # the last frame: every leaf grad by hand (wr 18, h0 24, wi 12, x1 30, wo 22)
     assert shown["grads"] == {"z3": "18", "z2": "24", "z5": "6", "z4": "12", "z1": "30",
                               "z6": "6", "z7": "6", "z8": "6", "z9": "22", "z10": "1"}
@@ -180,7 +210,7 @@ def test_arrow_keys_step_through_the_trace(browser, tmp_path):
     assert browser.eval(SHOWN)["iteration"] == "8"
     browser.press("Home", 36)
     assert browser.eval(SHOWN)["visible"] == ["0"]
-    browser.eval("document.getElementById('next').click()")
+    browser.eval("document.querySelector('[data-role=next]').click()")
     assert browser.eval(SHOWN)["iteration"] == "1"
     browser.press("End", 35)
     assert browser.eval(SHOWN)["iteration"] == "9"
@@ -193,4 +223,96 @@ def test_hostile_label_stays_text_in_the_browser(browser, tmp_path):
     assert browser.eval("window.pwned === undefined")
     assert browser.eval("document.querySelectorAll('img').length") == 0
     assert browser.eval("document.scripts.length") == 1
+    assert browser.errors() == []
     assert "<script>window.pwned=2</script>" in browser.eval("document.body.textContent")
+
+
+def shown_in(browser, which: int) -> dict:
+    return browser.eval(SHOWN.strip()[:-2] + f"({which})")
+
+
+def softmax_regression():
+    import numpy as np
+
+    X = ag.Tensor(np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.0]]), label="X", requires_grad=False)
+    Iy = ag.Tensor(np.eye(3)[[0, 2, 1]], label="I_y", requires_grad=False)
+    W = ag.Tensor(np.zeros((2, 3)), label="W")
+    b = ag.Tensor(np.zeros(3), label="b")
+    Z = X @ W + b
+    return ag.mean(ag.logsumexp(Z, axis=1) - ag.sum(Z * Iy, axis=1))
+
+
+def test_two_steppers_in_one_page_step_on_their_own(browser, tmp_path):
+    a = ag.backward_trace(problem_1_3())
+    b = ag.backward_trace(softmax_regression())
+    page = tmp_path / "two.html"
+    page.write_text(stepper.html_many([("problem 1.3", a), ("softmax regression", b)]), encoding="utf-8")
+    browser.open(page.as_uri())
+    assert browser.eval("document.querySelectorAll('.ag-stepper[data-ag-ready]').length") == 2
+    # the second stepper's button moves the second one only
+    browser.eval("document.querySelectorAll('.ag-stepper')[1].querySelector('[data-role=next]').click()")
+    browser.eval("document.querySelectorAll('.ag-stepper')[1].querySelector('[data-role=next]').click()")
+    first, second = shown_in(browser, 0), shown_in(browser, 1)
+    assert first["iteration"] == "0" and second["iteration"] == "2" and second["visible"] == ["2"]
+    assert second["node"] == b.display_name(b.steps[2].node)
+    # keys go to the stepper used last (the second), then to the first once it is clicked
+    browser.press("ArrowRight", 39)
+    assert shown_in(browser, 1)["iteration"] == "3" and shown_in(browser, 0)["iteration"] == "0"
+    browser.eval("document.querySelectorAll('.ag-stepper')[0].dispatchEvent(new MouseEvent('mousedown'))")
+    browser.press("ArrowRight", 39)
+    assert shown_in(browser, 0)["iteration"] == "1" and shown_in(browser, 1)["iteration"] == "3"
+    # the softmax frame shows W.grad in full (6 numbers) and no row for X (needs no grad)
+    browser.press("End", 35)
+    assert shown_in(browser, 0)["iteration"] == "9"
+    assert browser.errors() == []
+
+
+FONT_SIZES = """
+(() => {
+  const out = [];
+  document.querySelectorAll('.ag-stepper').forEach(root => {
+    const frame = [...root.querySelectorAll('section.frame')].find(s => !s.hidden);
+    const svg = frame.querySelector('svg');
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    const sizes = [...svg.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size')) * scale);
+    out.push({min: Math.min(...sizes), scale: scale, width: svg.getBoundingClientRect().width});
+  });
+  return out;
+})()
+"""
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (1400, 1000)])
+def test_graph_text_stays_readable(browser, tmp_path, width, height):
+    browser.size(width, height)
+    try:
+        page = tmp_path / "sizes.html"
+        runs = [("problem 1.3", ag.backward_trace(problem_1_3())),
+                ("softmax regression", ag.backward_trace(softmax_regression()))]
+        page.write_text(stepper.html_many(runs), encoding="utf-8")
+        browser.open(page.as_uri())
+        for k in range(9):
+            for which, measured in enumerate(browser.eval(FONT_SIZES)):
+                assert measured["min"] >= 10, (width, which, k, measured)
+            browser.press("ArrowRight", 39)
+        # the nav bar fits: its right edge is inside the window
+        right = browser.eval("Math.max(...[...document.querySelectorAll('.ag-stepper nav')]"
+                             ".map(n => n.getBoundingClientRect().right))")
+        assert right <= width
+        assert browser.errors() == []
+    finally:
+        browser.size(1300, 900)
+
+
+def test_nav_bar_wraps_in_a_narrow_window(browser, tmp_path):
+    browser.size(420, 700)
+    try:
+        page = stepper.write_html(ag.backward_trace(problem_1_3()), tmp_path / "narrow.html")
+        browser.open(page.as_uri())
+        boxes = browser.eval("[...document.querySelectorAll('.ag-stepper nav > *')]"
+                             ".map(e => e.getBoundingClientRect().right)")
+        assert max(boxes) <= 420
+        browser.eval("document.querySelector('[data-role=next]').click()")
+        assert browser.eval(SHOWN)["iteration"] == "1"
+    finally:
+        browser.size(1300, 900)

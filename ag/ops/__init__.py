@@ -9,6 +9,7 @@ package loads every family, so a Tensor has all its operators and methods.
 
 from ag.ops import (  # noqa: F401  (imported for their registrations)
     arithmetic,
+    einsum,
     elementwise,
     factories,
     indexing,
