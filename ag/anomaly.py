@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ag.autodiff import grad_mode, observe_backward
+from ag.autodiff import grad_mode, node_title, observe_backward
 
 
 def _finite(grad: Any) -> bool:
@@ -27,10 +27,6 @@ def _finite(grad: Any) -> bool:
     return bool(array_module_of(value).isfinite(value).all())
 
 
-def _name(node: Any) -> str:
-    return f"{node.label!r}" if node.label else (node.op or "leaf")
-
-
 class _AnomalyObserver:
     def begin(self, root: Any, order: list) -> None:
         pass
@@ -42,8 +38,8 @@ class _AnomalyObserver:
         for k, inp in enumerate(node.inputs):
             if not _finite(inp.grad):
                 raise FloatingPointError(
-                    f"anomaly: backward iteration {step}, node {_name(node)} (op {node.op!r}) "
-                    f"gave input {k} ({_name(inp)}) a non-finite gradient"
+                    f"anomaly: backward iteration {step}, node {node_title(node)} (op {node.op!r}) "
+                    f"gave input {k} ({node_title(inp)}) a non-finite gradient"
                 )
 
     def end(self, root: Any) -> None:

@@ -290,3 +290,13 @@ def node_name(node: Node) -> str:
     """A node's label, or its op when it has none (for error messages)."""
     return node.label or node.op or "leaf"
 
+
+def node_title(node: Node) -> str:
+    """A node as error messages name it: its label quoted, or its op, or ``leaf``.
+
+    >>> import ag
+    >>> node_title(ag.Scalar(1.0, label="x")), node_title(ag.Scalar(1.0) * 2.0)
+    ("'x'", 'mul')
+    """
+    return repr(node.label) if node.label else (node.op or "leaf")
+

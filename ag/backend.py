@@ -57,6 +57,20 @@ class DefaultDevice:
 default = DefaultDevice()
 
 
+def to_host(array: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
+    """``array`` as a NumPy array: a device array (CuPy, the fake device) is copied to
+    the host with its explicit ``.get()``; ``copy=True`` always gives a fresh array.
+
+    >>> a = np.ones(2); to_host(a) is a, to_host(a, copy=True) is a
+    (True, False)
+    """
+    if type(array) is not np.ndarray:
+        get = getattr(array, "get", None)
+        if callable(get):
+            array = get()
+    return np.array(array, dtype=dtype, copy=True) if copy else np.asarray(array, dtype=dtype)
+
+
 def to_default_device(array: np.ndarray) -> Any:
     """A host array on the default device (itself when that is the CPU)."""
     xp = default.xp

@@ -36,15 +36,14 @@ from numbers import Real
 from typing import Any
 
 from ag import registry
-from ag.autodiff import grad_mode, run_backward, topological_sort
+from ag.autodiff import grad_mode, node_name, run_backward, topological_sort
 
 _creation_counter = count(1)
 _new = object.__new__
 
 
 def _describe(node: Scalar) -> str:
-    name = node.label or node.op or "leaf"
-    return f"Scalar {name!r} (value={node.value!r})"
+    return f"Scalar {node_name(node)!r} (value={node.value!r})"
 
 
 class Scalar:

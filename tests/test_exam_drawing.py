@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 import pytest
+from course_problems import problem_1_3
 
 import ag
 from ag import viz
@@ -63,9 +64,7 @@ def test_with_values_grads_legend_and_op_nodes():
 
 def test_course_problem_1_3_and_a_late_leaf():
     # 1.3: wo feeds only the last op; it stays with the other inputs in the first column
-    x1, h0, wr, wi, wo = (ag.Scalar(v, label=f"z{i}:leaf({n})") for i, (n, v) in
-                          enumerate(zip(["x1", "h0", "wr", "wi", "wo"], [2.0, 3.0, 4.0, 5.0, 6.0]), 1))
-    z10 = ag.relu(wr * h0 + wi * x1) * wo
+    z10 = problem_1_3().z10  # exercises/problem_1_3.py, fresh
     z10.backward()
     assert check_drawing(z10) == 4
 

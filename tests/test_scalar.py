@@ -2,6 +2,7 @@ import math
 import sys
 
 import pytest
+from course_problems import problem_1_3
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,20 +53,11 @@ def test_problem_1_2_exp_log():
 
 
 def test_problem_1_3_recurrent_cell():
-    x1 = ag.Scalar(2.0, label="z1:leaf(x1)")
-    h0 = ag.Scalar(3.0, label="z2:leaf(h0)")
-    wr = ag.Scalar(4.0, label="z3:leaf(wr)")
-    wi = ag.Scalar(5.0, label="z4:leaf(wi)")
-    wo = ag.Scalar(6.0, label="z5:leaf(wo)")
-    z5 = wr * h0
-    z6 = wi * x1
-    z7 = z5 + z6
-    z8 = ag.relu(z7)
-    z10 = z8 * wo
-    z10.backward()
-    assert z10.topological_sort() == [wr, h0, z5, wi, x1, z6, z7, z8, wo, z10]
-    assert (wr.grad, wi.grad, wo.grad, h0.grad, x1.grad) == (18.0, 12.0, 22.0, 24.0, 30.0)
-    assert z10.value == 132.0
+    p = problem_1_3()
+    p.z10.backward()
+    assert p.z10.topological_sort() == [p.wr, p.h0, p.z5, p.wi, p.x1, p.z6, p.z7, p.z8, p.wo, p.z10]
+    assert (p.wr.grad, p.wi.grad, p.wo.grad, p.h0.grad, p.x1.grad) == (18.0, 12.0, 22.0, 24.0, 30.0)
+    assert p.z10.value == 132.0
 
 
 def test_topological_sort_matches_recursive_reference():

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import course_problems
 import pytest
 
 import ag
@@ -171,12 +172,7 @@ def browser(tmp_path_factory):
 
 
 def problem_1_3():
-    x1 = ag.Scalar(2.0, label="z1:leaf(x1)")
-    h0 = ag.Scalar(3.0, label="z2:leaf(h0)")
-    wr = ag.Scalar(4.0, label="z3:leaf(wr)")
-    wi = ag.Scalar(5.0, label="z4:leaf(wi)")
-    wo = ag.Scalar(6.0, label="z9:leaf(wo)")
-    return ag.relu(wr * h0 + wi * x1) * wo
+    return course_problems.problem_1_3().z10  # exercises/problem_1_3.py, fresh
 
 
 def test_arrow_keys_step_through_the_trace(browser, tmp_path):

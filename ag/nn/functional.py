@@ -19,6 +19,7 @@ import numpy as np
 
 import ag
 from ag import registry
+from ag.backend import to_host
 from ag.nn.conv_functional import avg_pool2d, conv2d, im2col, im2col_matrix, max_pool2d  # noqa: F401
 from ag.nn.init import default_rng
 from ag.nn.module import as_tensor
@@ -71,9 +72,7 @@ def _array(x: Any, like: Any = None) -> Any:
 
 def _host(x: Any) -> np.ndarray:
     """A NumPy copy of ``x``'s array (``.get()`` for device arrays), for host-side metrics."""
-    v = getattr(x, "value", x)
-    get = getattr(v, "get", None)
-    return np.asarray(get() if callable(get) and not isinstance(v, np.ndarray) else v)
+    return to_host(getattr(x, "value", x))
 
 
 def _xp(array: Any) -> Any:

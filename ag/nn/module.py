@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ag.backend import to_host
+
 __all__ = ["Module", "StateDictError", "save", "load", "as_tensor", "check_input"]
 
 
@@ -44,8 +46,7 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _host(array: Any) -> np.ndarray:
-    get = getattr(array, "get", None)  # CuPy arrays copy to the host with .get()
-    return np.array(get() if callable(get) else array, copy=True)
+    return to_host(array, copy=True)
 
 
 class StateDictError(ValueError):

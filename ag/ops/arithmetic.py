@@ -1,8 +1,6 @@
 """Arithmetic with broadcasting: ``+ - * / **`` and negation.
 
-Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input, and registers itself with its rules' text beside them
-(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
+Each op: its forward, one rule per input and the rules' text, side by side (``ag.ops.api``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ag import backend, registry
-from ag.autodiff import grad_mode, run_backward, topological_sort
+from ag.autodiff import grad_mode, node_title, run_backward, topological_sort
 from ag.backend import array_module_of
 
 creation_counter = count(1)
@@ -43,8 +43,7 @@ def describe(t: Tensor) -> str:
     >>> describe(Tensor([1.0, 2.0], label="x"))
     "'x' (2,)"
     """
-    name = f"{t.label!r}" if t.label else (t.op or "leaf")
-    return f"{name} {tuple(t.shape)}"
+    return f"{node_title(t)} {tuple(t.shape)}"
 
 
 def describe_operands(op: str, *tensors: Tensor) -> str:
@@ -139,8 +138,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The value as a NumPy array on the host (copied from a device if needed)."""
-        get = getattr(self.value, "get", None)
-        return get() if callable(get) else np.asarray(self.value)
+        return backend.to_host(self.value)
 
     # -- devices (ag.gpu) ------------------------------------------------------------------
     @property

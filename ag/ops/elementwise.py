@@ -1,9 +1,5 @@
 """Elementwise functions: exp, log, sqrt, abs, relu, tanh, sigmoid, maximum, minimum,
 where, clip.
-
-Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input, and registers itself with its rules' text beside them
-(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations
@@ -151,16 +147,20 @@ def _mask_b(g, out, mask, a, b):
     return g * (1 - mask)
 
 
+def _pick(op: str, a: Any, b: Any) -> Tensor:
+    # maximum and minimum: the mask says where a wins (ties go to a), the rules route by it
+    a, b = lift_pair(a, b, op)
+    try:
+        mask = a.value >= b.value if op == "maximum" else a.value <= b.value
+    except ValueError as err:
+        raise ValueError(f"{describe_operands(op, a, b)}: shapes do not broadcast ({err})") from None
+    value = getattr(array_module_of(a.value), op)(a.value, b.value)
+    return make_node(value, (a, b), op, (_mask_a, _mask_b), mask.astype(a.value.dtype))
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
-    a, b = lift_pair(a, b, "maximum")
-    xp = array_module_of(a.value)
-    try:
-        mask = a.value >= b.value
-    except ValueError as err:
-        raise ValueError(f"{describe_operands('maximum', a, b)}: shapes do not broadcast ({err})") from None
-    return make_node(xp.maximum(a.value, b.value), (a, b), "maximum", (_mask_a, _mask_b),
-                 mask.astype(a.value.dtype))
+    return _pick("maximum", a, b)
 
 
 register_op("maximum", maximum, (_mask_a, _mask_b),
@@ -170,14 +170,7 @@ register_op("maximum", maximum, (_mask_a, _mask_b),
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; at ties the gradient goes to ``a``."""
-    a, b = lift_pair(a, b, "minimum")
-    xp = array_module_of(a.value)
-    try:
-        mask = a.value <= b.value
-    except ValueError as err:
-        raise ValueError(f"{describe_operands('minimum', a, b)}: shapes do not broadcast ({err})") from None
-    return make_node(xp.minimum(a.value, b.value), (a, b), "minimum", (_mask_a, _mask_b),
-                 mask.astype(a.value.dtype))
+    return _pick("minimum", a, b)
 
 
 register_op("minimum", minimum, (_mask_a, _mask_b),

@@ -1,8 +1,4 @@
 """Reductions over axes: sum, mean, var, max, min.
-
-Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input, and registers itself with its rules' text beside them
-(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 """Shape ops: reshape, transpose, moveaxis, swapaxes, squeeze, expand_dims, flatten,
 broadcast_to.
-
-Part of the Tensor engine: each op computes its value and makes a node with one
-backward rule per input, and registers itself with its rules' text beside them
-(see ``ag.ops.api``). Import ops from ``ag`` or ``ag.tensor``.
 """
 
 from __future__ import annotations

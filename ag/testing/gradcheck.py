@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ag.backend import to_host
+
 
 class GradcheckError(AssertionError):
     """Backprop and finite differences disagree; the message says where."""
@@ -57,8 +59,7 @@ def _is_tensor(node: Any) -> bool:
 
 
 def _host(array: Any) -> np.ndarray:
-    get = getattr(array, "get", None)  # cupy arrays copy to the host with .get()
-    return np.asarray(get() if callable(get) else array, dtype=np.float64)
+    return to_host(array, dtype=np.float64)
 
 
 def _read(node: Any) -> np.ndarray:
