@@ -133,25 +133,20 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     scale = 1.0 / max(picked.size, 1) if reduction == "mean" else 1.0
     # exp(z - max) in C order (kept for the backward's softmax), its row sums, and
     # logsumexp = log(sum) + max. A row whose max is not finite (all -inf, or an inf)
-    # needs the stable max instead: a reduced loss that comes out finite had none, so
-    # only a non-finite one (or reduction='none') pays for the check of the maxima.
+    # needs the stable max instead; the sum of the maxima is finite exactly when none
+    # is (or it overflows, and the stable max is used needlessly): one reduction.
     m = v.max(axis=axis, keepdims=True)
-    for attempt in (0, 1):
-        if reduction == "none" or attempt:
-            if not bool(xp.isfinite(m).all()):
-                m = _stable_max(v, (axis,))
-        e = xp.exp(xp.subtract(v, m, order="C"))
-        total = xp.add.reduce(e, axis=axis, keepdims=True) if xp is np else e.sum(axis=axis, keepdims=True)
-        lse = xp.log(total)
-        lse += m
-        losses = lse.reshape(picked.shape) - picked  # row by row: no cancellation across rows
-        if reduction == "none":
-            value = losses.reshape(y.shape)
-            break
-        # ndarray.mean costs twice as much at small sizes, np.add.reduce is sum unwrapped
+    if xp is not np or not math.isfinite(float(np.add.reduce(m, axis=None))):
+        m = _stable_max(v, (axis,))
+    e = xp.exp(xp.subtract(v, m, order="C"))
+    total = xp.add.reduce(e, axis=axis, keepdims=True) if xp is np else e.sum(axis=axis, keepdims=True)
+    lse = xp.log(total)
+    lse += m
+    losses = lse.reshape(picked.shape) - picked  # row by row: no cancellation across rows
+    if reduction == "none":
+        value = losses.reshape(y.shape)
+    else:  # ndarray.mean costs twice as much at small sizes, np.add.reduce is sum unwrapped
         value = (xp.add.reduce(losses) if xp is np else losses.sum()) * scale
-        if attempt or math.isfinite(float(value)):
-            break
     ctx = (y, e, total, rows_index, scale, reduction == "none")
     return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), ctx)
 
