@@ -199,3 +199,22 @@ def test_no_grad_and_enable_grad_nest_restore_and_decorate():
         return depth(n - 1) if n else ag.is_grad_enabled()
 
     assert depth(3) is False and ag.is_grad_enabled()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("row", [[-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0], [0.0, -np.inf, 2.0]])
+def test_reduced_cross_entropy_with_infinite_logits_matches_the_unfused_form(reduction, row):
+    # a reduced loss that is not finite is recomputed with the stable max: same value
+    # as logsumexp (stable) minus the picked logit, reduced
+    import ag.nn.functional as F
+
+    z = np.array([[0.5, 1.0, -1.0], row, [2.0, 0.0, 0.0]])
+    labels = np.array([1, 0, 2])
+    fused = F.cross_entropy(ag.tensor(z), labels, reduction=reduction)
+    t = ag.tensor(z)
+    with np.errstate(invalid="ignore"):
+        per_row = ag.logsumexp(t, axis=-1) - ag.where(labels[:, None] == np.arange(3), t, 0.0).sum(axis=-1)
+        ref = per_row.mean() if reduction == "mean" else per_row.sum()
+    np.testing.assert_allclose(fused.value, ref.value, rtol=1e-14)  # inf and nan alike
+    finite = ag.tensor(np.where(np.isfinite(z), z, 0.0))
+    gradcheck(lambda t: F.cross_entropy(t, labels, reduction=reduction), finite)

@@ -267,6 +267,9 @@ class Tensor:
             args, out = inputs, self
             if not isinstance(g, Tensor):
                 g = leaf(g, False)
+        elif len(inputs) == 2:  # most ops: the tuple without a list
+            args = (inputs[0].value, inputs[1].value)
+            out = self.value
         else:
             args = tuple([t.value for t in inputs])
             out = self.value
@@ -467,7 +470,9 @@ def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None)
     out.op = op
     out.label = ""
     out._id = next(creation_counter)
-    if grad_mode.enabled and (inputs[0].requires_grad if len(inputs) == 1
+    n = len(inputs)
+    if grad_mode.enabled and (inputs[0].requires_grad if n == 1
+                              else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
                               else any([t.requires_grad for t in inputs])):
         out.inputs = inputs
         out.requires_grad = True
@@ -580,7 +585,8 @@ def sum_to_shape(g: Any, shape: tuple) -> Any:
     if g.shape == shape:
         return g
     if g.shape[1:] == shape:  # the common case (a bias over a batch), without the checks
-        return g.sum(axis=0)
+        # np.add.reduce is ndarray.sum without its Python wrapper
+        return np.add.reduce(g, axis=0) if type(g) is np.ndarray else g.sum(axis=0)
     lead = g.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
         raise ValueError(

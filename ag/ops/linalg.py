@@ -83,9 +83,11 @@ def _matmul_a(g, out, ctx, a, b):
         return g.reshape(g.shape + (1,)) * b
     if a1:  # (k,) @ (.., k, m) -> (.., m): grad_a = sum over batch of b @ g
         return (b @ g.reshape(g.shape + (1,))).reshape(b.shape[:-2] + (b.shape[-2],))
-    if b.ndim == 2 and not isinstance(g, Tensor):
+    if isinstance(g, Tensor) or g.ndim < 3:  # a graph, or plain matrices: nothing to fold
+        return g @ b.swapaxes(-1, -2)
+    if b.ndim == 2:
         return _stack_times_matrix(g, b.T)
-    return _stack_product(g, b.swapaxes(-1, -2)) if not isinstance(g, Tensor) else g @ b.swapaxes(-1, -2)
+    return _stack_product(g, b.swapaxes(-1, -2))
 
 
 def _matmul_b(g, out, ctx, a, b):
@@ -97,9 +99,11 @@ def _matmul_b(g, out, ctx, a, b):
         return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
     if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
         return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
-    if b.ndim == 2 and a.ndim >= 3 and not isinstance(g, Tensor):
+    if isinstance(g, Tensor) or a.ndim < 3:
+        return a.swapaxes(-1, -2) @ g
+    if b.ndim == 2:
         return _shared_matrix_grad(a, g)
-    return _stack_product(a.swapaxes(-1, -2), g) if not isinstance(g, Tensor) else a.swapaxes(-1, -2) @ g
+    return _stack_product(a.swapaxes(-1, -2), g)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -110,7 +114,10 @@ def matmul(a: Any, b: Any) -> Tensor:
     if a_ndim == 0 or b_ndim == 0:
         raise ValueError(f"{describe_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
-        value = _stack_times_matrix(av, bv) if b_ndim == 2 and a_ndim >= 3 else _stack_product(av, bv)
+        if a_ndim < 3:
+            value = av @ bv
+        else:
+            value = _stack_times_matrix(av, bv) if b_ndim == 2 else _stack_product(av, bv)
     except ValueError:
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
