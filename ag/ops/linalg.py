@@ -104,8 +104,16 @@ def matmul(a: Any, b: Any) -> Tensor:
     return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
 
 
+def _matmul_facts(node: Tensor) -> dict[str, str]:
+    a, b = node.inputs
+    # 2-D: the course's X.T; batched: the last two axes swapped; a vector stays a vector
+    return {"aT": ".T" if a.ndim == 2 else (".swapaxes(-1, -2)" if a.ndim > 2 else ""),
+            "bT": ".T" if b.ndim == 2 else (".swapaxes(-1, -2)" if b.ndim > 2 else "")}
+
+
 register_op("matmul", matmul, (_matmul_a, _matmul_b),
-            ("{a}.grad += {out}.grad @ {b}.value.T", "{b}.grad += {a}.value.T @ {out}.grad"),
+            ("{a}.grad += {out}.grad @ {b}.value{bT}", "{b}.grad += {a}.value{aT} @ {out}.grad"),
+            facts=_matmul_facts,
             arity=2, methods=("__matmul__",), reflected=("__rmatmul__",))
 
 
