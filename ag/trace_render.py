@@ -580,8 +580,11 @@ def _tensor_latex(run: BackwardTrace, digits: int, max_elements: int) -> list[st
         for inp, first, last, mine in terms:
             name = run.name(inp)
             for r in mine:
-                out.append(f"\\noindent Rule: \\texttt{{{e(r.symbolic)}}} "
-                           f"(shapes: \\texttt{{{e(r.shapes)}}})")
+                rule, _, why = r.symbolic.partition("   (")
+                out.append(f"\\noindent Rule: \\texttt{{{e(rule)}}}")
+                if why:
+                    out.append(f"\\\\ {{\\small ({e(why)}}}")
+                out.append(f"\\\\ {{\\small shapes: \\texttt{{{e(r.shapes)}}}}}")
                 out += [f"\\\\ then {e(n_)}" for n_ in r.notes]
                 out.append("")
             shown = {f"{run.name(node)}.grad"}
@@ -614,7 +617,7 @@ def latex(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_colum
     e = latex_escape
     out = [
         f"% backward trace from {e(run.display_name(run.root))}",
-        r"\noindent Topological order: \texttt{" + e(run.order_text()) + "}",
+        r"{\raggedright\noindent Topological order: \texttt{" + e(run.order_text()) + r"}\par}",
         "",
     ]
     if is_tensor_trace(run):
