@@ -12,8 +12,8 @@ hypothesis strategies, the traces and the docs.
 >>> mul = registry.scalar_ops()["mul"]
 >>> mul.arity, mul.text[0]
 (2, '{a}.grad += {b}.value * {out}.grad')
->>> registry.tensor_ops()["matmul"].text[1]
-'{b}.grad += {a}.value.T @ {out}.grad'
+>>> registry.tensor_ops()["matmul"].text[1]  # {aT}: a fact, ".T" for a 2-D operand
+'{b}.grad += {a}.value{aT} @ {out}.grad'
 
 Rule text placeholders: ``{a}``, ``{b}`` (the inputs, left first), ``{out}`` (the
 node), ``{n}`` (a number exponent), ``{x}`` (each input of a variadic op).
