@@ -50,7 +50,7 @@ _LAZY = {
 _SUBMODULES = {
     "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
     "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
-    "ops", "number_format", "trace_record", "trace_render",
+    "ops", "number_format", "trace_record", "trace_render", "widget",
 }
 
 

@@ -98,6 +98,7 @@ function agStepperInit(root) {
     q("prev").disabled = q("first").disabled = current === 0;
     q("next").disabled = q("last").disabled = current === frames.length - 1;
     root.dataset.iteration = String(current);
+    if (root.agOnShow) { root.agOnShow(current); }
   }
   root.agShow = show;
   root.agStep = function (d) { show(current + d); };

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget bar in notebooks, text in a terminal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ag  # noqa: E402

@@ -131,6 +131,9 @@ class ExamProblem:
                       "Answer: \\texttt{" + latex_escape(self._answer_line()) + "}"]
         return "\n".join(parts)
 
+    def _repr_markdown_(self) -> str:  # a notebook shows the problem with its answer key
+        return self.markdown()
+
     def html(self, answers: bool = True, graphs: bool = True) -> str:
         """A self-contained HTML page: the problem, then (with answers) the stepper.
 

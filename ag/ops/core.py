@@ -170,9 +170,29 @@ class Tensor:
             extras.append(f"op={self.op!r}")
         if self.value.dtype != np.float64:
             extras.append(f"dtype={self.value.dtype}")
-        if not self.requires_grad:
-            extras.append("requires_grad=False")
-        return f"Tensor({body}{''.join(', ' + e for e in extras)})"
+        extras.append(f"requires_grad={self.requires_grad}")  # as torch writes it
+        if self.grad is not None:
+            grad = self.grad.value if isinstance(self.grad, Tensor) else self.grad
+            get = getattr(grad, "get", None)
+            text = np.array2string(get() if callable(get) else np.asarray(grad), precision=4,
+                                   separator=", ", threshold=20, prefix="       grad=")
+            # a matrix grad starts on its own line, aligned under the value
+            extras.append(f"\n       grad={text}" if "\n" in text else f"grad={text}")
+        return f"Tensor({body}{''.join(',' + ('' if e[0] == chr(10) else ' ') + e for e in extras)})"
+
+    def _repr_markdown_(self) -> str:
+        """A notebook shows a Tensor as its label, shape, value and grad (full when small)."""
+        from ag.number_format import matrix_markdown, shape_text
+
+        head = f"**Tensor** `{self.label}` " if self.label else "**Tensor** "
+        lines = [head + f"shape `{shape_text(self.value)}`, dtype `{self.value.dtype}`, "
+                 f"requires_grad `{self.requires_grad}`" + (f", op `{self.op}`" if self.op else ""),
+                 "", "value:", "", matrix_markdown(self.numpy())]
+        if self.grad is not None:
+            grad = self.grad.value if isinstance(self.grad, Tensor) else self.grad
+            get = getattr(grad, "get", None)
+            lines += ["", "grad:", "", matrix_markdown(get() if callable(get) else np.asarray(grad))]
+        return "\n".join(lines)
 
     # -- the backward pass ------------------------------------------------------------
     def topological_sort(self) -> list[Tensor]:
