@@ -10,7 +10,7 @@ PYTHON ?= python3
 PY := $(shell PYTHON='$(PYTHON)' bash scripts/env_python.sh)
 SETUP = PYTHON='$(PYTHON)' bash scripts/setup.sh
 
-.PHONY: setup demo test thorough lint bench python-path
+.PHONY: setup demo test docs dist thorough lint bench python-path
 setup:
 	@$(SETUP) test
 
@@ -22,6 +22,17 @@ demo:
 test:
 	@$(SETUP) test
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest
+
+# The API reference and tutorials site, warnings as errors, into site/ (open site/index.html).
+docs:
+	@$(SETUP) docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The wheel and the sdist, into dist/.
+dist:
+	@$(SETUP) test
+	rm -rf dist
+	$(PY) -m build
 
 thorough:
 	@$(SETUP) test

@@ -10,9 +10,9 @@ Run ``python exercises/remat_demo.py`` (or ``ag remat``). For a chain of N layer
 and prints, for each, the peak activation memory (tracemalloc, and the kit's own
 count of bytes held by live node values), forward/backward times and the number of
 nodes rebuilt during backward. It also plots memory against compute with the
-theoretical O(N/k + k) curve (``docs/remat_tradeoff.png``, needs matplotlib: ``pip
+theoretical O(N/k + k) curve (``out/remat_tradeoff.png``, needs matplotlib: ``pip
 install "ag[plot]"``) and draws a 9-layer chain with the checkpointed values marked
-and the freed ones greyed out (``docs/remat_chain.svg``, needs Graphviz's ``dot``).
+and the freed ones greyed out (``out/remat_chain.svg``, needs Graphviz's ``dot``).
 
 Small and quick: ``python exercises/remat_demo.py --layers 16 --width 64 --no-plot``.
 """
@@ -32,8 +32,6 @@ import numpy as np
 
 import ag
 from ag import nn, remat
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @dataclass
@@ -135,9 +133,18 @@ def measure_time(layers: list, x: ag.Tensor, segments: int | None, per_layer: in
     return t1 - t0, t2 - t1
 
 
+def run_units(ks: list[int], repeats: int) -> int:
+    """How many measurements ``run`` makes (for the progress bar): warm-up, timed, memory."""
+    return 1 + (repeats + 1) * (len(ks) + 1)
+
+
 def run(n_layers: int, width: int, batch: int, ks: list[int], repeats: int, dropout: float,
-        seed: int = 0) -> list[Result]:
-    """Measure the plain chain and one checkpointed chain per segment length in ``ks``."""
+        seed: int = 0, progress=None) -> list[Result]:
+    """Measure the plain chain and one checkpointed chain per segment length in ``ks``.
+
+    ``progress`` (a tqdm bar, or None) advances by one per measurement (``run_units``).
+    """
+    tick = progress.update if progress is not None else (lambda n=1: None)
     layers = build_chain(n_layers, width, dropout, seed)
     per_layer = 3 if dropout else 2
     x = ag.tensor(np.random.default_rng(seed + 1).standard_normal((batch, width)), requires_grad=False)
@@ -147,14 +154,17 @@ def run(n_layers: int, width: int, batch: int, ks: list[int], repeats: int, drop
         settings.append((f"segments of {k}", k, segments))
     times = {name: ([], []) for name, _, _ in settings}
     measure_time(layers, x, None, per_layer)  # warm up (page faults, caches)
+    tick()
     for _ in range(repeats):  # interleaved, so a busy moment hits every setting alike
         for name, _, segments in settings:
             f, b = measure_time(layers, x, segments, per_layer)
             times[name][0].append(f)
             times[name][1].append(b)
+            tick()
     results = []
     for name, k, segments in settings:
         peak_tm, peak_kit, kept, recomputed = measure_memory(layers, x, segments, per_layer)
+        tick()
         fwd, bwd = times[name]
         # the minimum is the least disturbed run on a shared machine
         results.append(Result(name, k, segments, kept, peak_tm, peak_kit, min(fwd), min(bwd), recomputed))
@@ -295,9 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs per setting; the fastest counts (default 5)")
     p.add_argument("--dropout", type=float, default=0.0, help="add Dropout(p) to every layer")
     p.add_argument("--no-plot", action="store_true", help="skip the k sweep, the plot and the drawing")
-    p.add_argument("--plot", type=Path, default=DOCS / "remat_tradeoff.png", help="where the plot goes")
-    p.add_argument("--drawing", type=Path, default=DOCS / "remat_chain.svg",
-                   help="where the chain drawing goes")
+    p.add_argument("--out", type=Path, default=Path("out"),
+                   help="folder for the plot (remat_tradeoff.png) and the drawing (remat_chain.svg); "
+                   "default out/ (`--out docs` refreshes the README's figures)")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="where the plot goes (default OUT/remat_tradeoff.png)")
+    p.add_argument("--drawing", type=Path, default=None,
+                   help="where the chain drawing goes (default OUT/remat_chain.svg)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -307,10 +322,22 @@ def main(argv: list[str] | None = None) -> int:
     if n < 1 or args.every < 1 or args.width < 1 or args.batch < 1:
         print("ag remat: --layers, --width, --batch and --every must be positive", file=sys.stderr)
         return 2
+    plot_path = args.plot or args.out / "remat_tradeoff.png"
+    drawing_path = args.drawing or args.out / "remat_chain.svg"
     sqrt_k = math.ceil(n / remat.sqrt_segments(n))
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= n]
+    units = run_units([args.every, sqrt_k], args.repeats)
+    units += 0 if args.no_plot else run_units(ks, args.repeats)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=units, desc="ag remat: measuring", unit="run", disable=args.no_progress, leave=False)
     print(f"N = {n} layers of relu(h @ W + b), width {args.width}, batch {args.batch}, float64"
           + (f", dropout {args.dropout}" if args.dropout else ""))
-    results = run(n, args.width, args.batch, [args.every, sqrt_k], args.repeats, args.dropout)
+    with bar:
+        results = run(n, args.width, args.batch, [args.every, sqrt_k], args.repeats, args.dropout,
+                      progress=bar)
+        sweep = None if args.no_plot else run(n, args.width, args.batch, ks, args.repeats, args.dropout,
+                                              progress=bar)
     results[1].name = f"every {args.every}th layer"
     results[2].name = f"sqrt(N) = {remat.sqrt_segments(n)} segments"
     print(table(results))
@@ -322,19 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsqrt(N) segments: peak activation memory {tm_ratio:.2f}x (tracemalloc), "
           f"{mem_ratio:.2f}x (kit count) of the plain run{' [target <= 0.32x]' if targets else ''}; "
           f"forward+backward {time_ratio:.2f}x{' [target <= 1.4x]' if targets else ''}")
-    if args.no_plot:
+    if sweep is None:
         return 0
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= n]
-    sweep = run(n, args.width, args.batch, ks, args.repeats, args.dropout)
     act = args.batch * args.width * 8
     values_per_layer = 4 if args.dropout else 3
-    out = plot(sweep, n, act, values_per_layer, args.plot)
+    out = plot(sweep, n, act, values_per_layer, plot_path)
     if out:
         print(f"wrote {out}")
     try:
         from ag.viz import render
 
-        print(f"wrote {render(draw_chain(), args.drawing)}")
+        print(f"wrote {render(draw_chain(), drawing_path)}")
     except Exception as err:  # no dot program: say so, the numbers above still stand
         print(f"could not draw the chain: {err}")
     return 0

@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh test   Graphviz and Chromium (wanted: the tests that need them skip
 #                                without them, except under CI=true, where they are required)
 #                                + the package with its dev extras
+#   bash scripts/setup.sh docs   the package with the docs site's extras
 #
 # The package goes into the interpreter scripts/env_python.sh names: $PYTHON (default
 # python3) when it runs inside a virtual environment, otherwise ./.venv, created from
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 purpose="${1:-test}"
-case "$purpose" in demo|test) ;; *) echo "usage: bash scripts/setup.sh demo|test" >&2; exit 2 ;; esac
+case "$purpose" in demo|test|docs) ;; *) echo "usage: bash scripts/setup.sh demo|test|docs" >&2; exit 2 ;; esac
 base="${PYTHON:-python3}"
 case "${CI:-}" in true|1) ci=1 ;; *) ci=0 ;; esac
 
@@ -79,20 +80,30 @@ need_tool() {  # need_tool COMMAND PACKAGE WHY REQUIRED(0/1)
   fi
   say "'$cmd' is missing ($(how_to_install "$pkg")): $why will be skipped"
 }
-need_tool dot graphviz "drawing the graph (Graphviz)" "$([ "$purpose" = demo ] || [ "$ci" = 1 ] && echo 1 || echo 0)"
+need_tool dot graphviz "drawing the graph (Graphviz)" "$([ "$purpose" != test ] || [ "$ci" = 1 ] && echo 1 || echo 0)"
 if [ "$purpose" = test ]; then
   need_tool chromium chromium "the headless-browser tests" "$ci"
 fi
 
 # --- 3. the package ---------------------------------------------------------------------
-# The demo needs the package alone; the tests also need the dev extras (pytest, hypothesis),
-# matplotlib and scikit-learn. A set-up already done for the tests serves the demo too.
-if [ "$purpose" = demo ]; then extras=""; spec="."; else extras="dev,plot,data"; spec=".[$extras]"; fi
+# Each purpose installs the extras it needs (the demo: none). The stamp records the
+# interpreter, pyproject.toml's checksum and the extras installed so far, so a later
+# purpose installs only when it needs more (and keeps what was there).
+case "$purpose" in
+  demo) want="" ;;
+  test) want="data dev notebooks plot" ;;
+  docs) want="docs notebooks plot" ;;
+esac
 where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
-done_for="$( [ -f .setup-done ] && cat .setup-done || true)"
-if [ "$done_for" = "$where dev,plot,data" ] || { [ "$purpose" = demo ] && [ "$done_for" = "$where " ]; }; then
-  "$py" -I -c 'import ag' 2>/dev/null && exit 0
+have=""
+if [ -f .setup-done ] && [ "$(head -n 1 .setup-done)" = "$where" ] && "$py" -I -c 'import ag' 2>/dev/null; then
+  have="$(sed -n 2p .setup-done)"
+  missing=0
+  for e in $want; do case " $have " in *" $e "*) ;; *) missing=1 ;; esac; done
+  [ "$missing" = 0 ] && exit 0
 fi
-say "installing ag${extras:+ with its extras [$extras]} into $py"
+all="$(echo $have $want | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+spec="."; [ -n "$all" ] && spec=".[$(echo "$all" | tr ' ' ',')]"
+say "installing ag${all:+ with its extras [$all]} into $py"
 "$py" -m pip install -q --disable-pip-version-check -e "$spec"
-echo "$where $extras" > .setup-done
+printf '%s\n%s\n' "$where" "$all" > .setup-done
