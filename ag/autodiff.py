@@ -138,35 +138,84 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
     accumulates like a leaf (also as the root). ``release=True`` drops each node's
     grad right after its step (nobody reads a rebuilt node's grad afterwards).
     Observers see these steps like any others.
+
+    All or nothing: if any node's rule raises (or the user presses Ctrl-C), every
+    listed node's ``grad`` is put back as it was before this call, and the error is
+    raised again with the failing node's op, label and shape in its message. Rules
+    never change a grad in place (they rebind ``.grad``), so remembering the old
+    objects is enough: one list of references, the only cost on the success path.
     """
     order = topological_sort(root, boundary)
+    saved = [node.grad for node in order]
     steps = order if boundary is None else [n for n in order if not boundary(n)]
     for node in steps:
         if node.inputs:
             node.grad = cleared_grad
-    # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
-    inside = boundary is None or not boundary(root)
-    root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
-    if not _observers:
-        for node in reversed(steps):
+    node = root
+    try:
+        # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
+        inside = boundary is None or not boundary(root)
+        root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
+        if not _observers:
+            for node in reversed(steps):
+                node._backward()
+                if release:
+                    node.grad = cleared_grad
+            return order
+        observers = tuple(_observers)
+        for obs in observers:
+            obs.begin(root, order)
+        for step, node in enumerate(reversed(steps)):
+            for obs in observers:
+                obs.before(step, node)
             node._backward()
+            for obs in observers:
+                obs.after(step, node)
             if release:
                 node.grad = cleared_grad
+        for obs in observers:
+            obs.end(root)
         return order
-    observers = tuple(_observers)
-    for obs in observers:
-        obs.begin(root, order)
-    for step, node in enumerate(reversed(steps)):
-        for obs in observers:
-            obs.before(step, node)
-        node._backward()
-        for obs in observers:
-            obs.after(step, node)
-        if release:
-            node.grad = cleared_grad
-    for obs in observers:
-        obs.end(root)
-    return order
+    except BaseException as err:
+        for n, grad in zip(order, saved):
+            n.grad = grad
+        wrapped = _backward_failure(err, node)
+        if wrapped is err:
+            raise
+        raise wrapped from err
+
+
+class BackwardError(RuntimeError):
+    """A backward pass failed; every grad was restored (raised for errors of no own type)."""
+
+
+def _backward_failure(err: BaseException, node: Any) -> BaseException:
+    """``err`` with the failing node named and the restore said, keeping its type.
+
+    A KeyboardInterrupt, an error already reported by an inner backward (a checkpoint's
+    recomputation) and an error whose type takes no message pass through unchanged.
+    """
+    if not isinstance(err, Exception) or getattr(err, "_ag_backward_reported", False):
+        return err
+    shape = getattr(getattr(node, "value", None), "shape", None)
+    where = f"backward of node {node_name(node)!r}" + (f" {tuple(shape)}" if shape is not None else "")
+    if node.inputs:
+        where += " (inputs: " + ", ".join(_node_brief(t) for t in node.inputs) + ")"
+    message = (f"{where}: {type(err).__name__}: {err}; every .grad is as it was before this "
+               "backward() call")
+    try:
+        wrapped = type(err)(message)
+    except Exception:  # an exception type with a special constructor: add a note instead
+        wrapped = err
+        if hasattr(err, "add_note"):
+            err.add_note(message)
+    wrapped._ag_backward_reported = True
+    return wrapped
+
+
+def _node_brief(node: Any) -> str:
+    shape = getattr(getattr(node, "value", None), "shape", None)
+    return node_name(node) + (f" {tuple(shape)}" if shape is not None else "")
 
 
 @contextmanager

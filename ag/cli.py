@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="arrays with at most N elements are printed in full as matrices; larger ones as "
         "their shape, min/max/mean and a corner (default 36)",
     )
+    t.add_argument(
+        "--max-calls", type=int, default=10, metavar="N",
+        help="trace at most the first N backward() calls (default 10; 0 for all): a training "
+        "loop makes thousands; the others run untraced and are counted",
+    )
 
     e = sub.add_parser(
         "exam",
@@ -153,11 +158,39 @@ def _error_location(path: Path, tb) -> str:
     return ""
 
 
-def _run_file(path: Path, quiet: bool = False):
+def _capped_trace(max_calls: int):
+    """A Trace that records the first ``max_calls`` backward calls (all for 0) and counts the rest."""
+    from ag.trace import Trace
+
+    class CappedTrace(Trace):
+        skipped = 0
+        _skipping = False
+
+        def begin(self, root, order):
+            self._skipping = 0 < max_calls <= len(self.runs)
+            if self._skipping:
+                self.skipped += 1
+            else:
+                super().begin(root, order)
+
+        def before(self, step, node):
+            if not self._skipping:
+                super().before(step, node)
+
+        def after(self, step, node):
+            if not self._skipping:
+                super().after(step, node)
+
+        def end(self, root):
+            if not self._skipping:
+                super().end(root)
+
+    return CappedTrace()
+
+
+def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
     import contextlib
     import io
-
-    from ag.trace import Trace
 
     if not path.exists():
         raise _Fail(f"ag trace: no such file: {path}", 2)
@@ -176,14 +209,16 @@ def _run_file(path: Path, quiet: bool = False):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with Trace() as t, contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
+        with _capped_trace(max_calls) as t, \
+                contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
             try:
                 runpy.run_path(str(path), run_name="__main__")
             except SystemExit as exc:
                 if exc.code not in (None, 0):
                     failure = f"ag trace: {path} exited with status {exc.code}"
-            except KeyboardInterrupt:
-                raise
+            except KeyboardInterrupt as exc:
+                raise _Fail(f"ag trace: interrupted (Ctrl-C) while running {path}"
+                            f"{_error_location(path, exc.__traceback__)}; nothing traced", 130) from None
             except BaseException as exc:  # the user's code failed: say so, no traceback dump
                 failure = (
                     f"ag trace: {path} stopped with {type(exc).__name__}: {exc}"
@@ -204,7 +239,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if args.max_elements < 0 or args.digits < 1:
         raise _Fail("ag trace: --max-elements must be >= 0 and --digits >= 1", 2)
     path = Path(args.file)
-    t, failure = _run_file(path, quiet=args.quiet)
+    if args.max_calls < 0:
+        raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
+    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls)
     runs = t.runs
     sys.stdout.flush()
     if not runs:
@@ -225,6 +262,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             chunks.append(run.latex(args.digits, max_elements=args.max_elements) + "\n\n")
         else:
             chunks.append(run.text(args.digits, max_elements=args.max_elements) + "\n\n")
+    if t.skipped:
+        chunks.append(f"({t.skipped} more backward() call{'s' if t.skipped > 1 else ''} ran "
+                      f"untraced: only the first {len(runs)} are shown; raise --max-calls to see "
+                      "more)\n")
     if args.output:
         out_path = Path(args.output)
         try:
@@ -314,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         print(str(fail), file=sys.stderr)
         return fail.code
+    except KeyboardInterrupt:  # Ctrl-C while printing or drawing: one line, no traceback
+        print(f"ag {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `ag exam | head`: the reader left; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -22,6 +22,7 @@ learning rate, ``wd`` the weight decay.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,18 +40,52 @@ __all__ = [
 
 
 def _as_param_list(params: Iterable[Any]) -> list:
+    """The parameters as a list of Tensors, each once (by identity), refused clearly."""
     params = list(params)
     if not params:
         raise ValueError("optimizer got an empty parameter list (did you pass model.parameters()?)")
-    for p in params:
-        if not (hasattr(p, "value") and hasattr(p, "grad")):
-            raise TypeError(f"optimizer parameters must be ag.Tensors, got {type(p).__name__}")
-    return params
+    unique: list = []
+    seen: set[int] = set()
+    for i, p in enumerate(params):
+        if type(p).__name__ == "Scalar" and not hasattr(getattr(p, "value", None), "shape"):
+            raise TypeError(
+                f"optimizer parameter {i} is an ag.Scalar ({getattr(p, 'label', '') or 'unlabelled'}); "
+                "the optimizers update ag.Tensors in place. For Scalars write the update by "
+                "hand (p.value -= lr * p.grad), or use ag.Tensor parameters"
+            )
+        if not (hasattr(p, "value") and hasattr(p, "grad") and hasattr(p.value, "shape")):
+            raise TypeError(f"optimizer parameters must be ag.Tensors: parameter {i} is a {type(p).__name__}")
+        if id(p) in seen:  # torch warns too; stepping it twice would double its learning rate
+            warnings.warn(
+                f"optimizer parameter {i} ({_param_name(p)}) is listed more than once; it is "
+                "updated once per step", UserWarning, stacklevel=3,
+            )
+            continue
+        seen.add(id(p))
+        unique.append(p)
+    return unique
+
+
+def _param_name(p: Any) -> str:
+    label = getattr(p, "label", "")
+    return f"{label!r} {tuple(p.value.shape)}" if label else f"shape {tuple(p.value.shape)}"
 
 
 def _grad_array(p: Any) -> Any:
     g = p.grad
     return getattr(g, "value", g)  # a create_graph grad is itself a Tensor
+
+
+def _grad_problem(g: Any, p: Any) -> str:
+    """Why ``g`` cannot update ``p`` ('' when it can)."""
+    shape = getattr(g, "shape", None)
+    if shape is None:
+        return f"its grad is a {type(g).__name__}, not an array"
+    if tuple(shape) != tuple(p.value.shape):
+        return f"its grad has shape {tuple(shape)}"
+    if getattr(getattr(g, "dtype", None), "kind", "") not in "fiu":
+        return f"its grad has dtype {g.dtype}, not a real number type"
+    return ""
 
 
 class Optimizer:
@@ -74,17 +109,25 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
-        self.t += 1
-        for p in self.params:
+        """Apply one update to every parameter that has a gradient.
+
+        Every gradient is checked first (shape, a real floating dtype): a bad one raises
+        naming the parameter, and then no parameter, no state and not ``t`` has changed.
+        """
+        work = []
+        for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             g = _grad_array(p)
-            if g.shape != p.value.shape:
+            problem = _grad_problem(g, p)
+            if problem:
                 raise ValueError(
-                    f"{type(self).__name__}.step: grad of shape {tuple(g.shape)} for a parameter "
-                    f"{getattr(p, 'label', '')!r} of shape {tuple(p.value.shape)}"
+                    f"{type(self).__name__}.step: parameter {i} ({_param_name(p)}): {problem}; "
+                    "nothing was updated"
                 )
+            work.append((p, g))
+        self.t += 1
+        for p, g in work:
             self._update(p, g, self.state.setdefault(id(p), {}))
 
     def _update(self, p: Any, g: Any, state: dict[str, Any]) -> None:  # pragma: no cover

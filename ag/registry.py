@@ -135,7 +135,9 @@ def rule_templates(engine: str, node: Any, key: str | None = None) -> tuple[str,
         raise KeyError(f"no backward rule text for {engine} op {node.op!r}")
     templates = entry.text
     if len(templates) < len(inputs):  # concatenate/stack/checkpoint: one line per input
-        names = ["{a}", "{b}"] + [f"input {k}" for k in range(2, len(inputs))]
+        # {a}..{f} are the names a trace fills in (the inputs' labels); past six, by position
+        names = [f"{{{c}}}" for c in "abcdef"][: len(inputs)]
+        names += [f"input {k}" for k in range(len(names), len(inputs))]
         templates = tuple(
             templates[0].replace("{x}", name).replace(" k", f" {k}") for k, name in enumerate(names)
         )

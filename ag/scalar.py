@@ -147,6 +147,12 @@ def _lift(other: Any, op: str, node: Scalar) -> Scalar:
         return other
     if isinstance(other, Real) and not isinstance(other, bool):
         return Scalar(float(other))
+    if hasattr(other, "_backward") and hasattr(other, "shape"):  # an ag.Tensor
+        raise TypeError(
+            f"{op}: cannot combine {_describe(node)} with an ag.Tensor of shape "
+            f"{tuple(other.shape)}: the two engines do not mix. Use the Scalar's .value (a "
+            "float) as a constant, or build the whole expression from Tensors"
+        )
     raise TypeError(
         f"{op}: cannot combine {_describe(node)} with {type(other).__name__} {other!r}; "
         "use a number or a Scalar"
@@ -262,10 +268,9 @@ def _div_a(g, out, ctx, a, b):
 
 
 def _div_b(g, out, ctx, a, b):
-    try:
-        return -a / (b * b) * g
-    except ZeroDivisionError:  # b * b underflowed to 0; a / b / b may still be finite
-        return -(a / b) / b * g
+    # -a / b**2 as -(a / b) / b, the Tensor rule's form: b * b would underflow (to 0, a
+    # ZeroDivisionError, or to a subnormal that loses digits) for |b| < 1e-154
+    return -g * out / b
 
 
 def div(a: Scalar, b: Any) -> Scalar:
@@ -323,7 +328,13 @@ def power(base: Any, exponent: Any) -> Scalar:
                 f"pow: with a Scalar exponent {_describe(exponent)} the base {_describe(base)} "
                 "must be positive (the gradient uses log(base))"
             )
-        return _node(base.value**exponent.value, (base, exponent), "pow", _POW)
+        try:
+            value = base.value**exponent.value
+        except OverflowError:
+            raise OverflowError(
+                f"pow: {_describe(base)} raised to {_describe(exponent)} overflows a float"
+            ) from None
+        return _node(value, (base, exponent), "pow", _POW)
     if not isinstance(exponent, Real) or isinstance(exponent, bool):
         raise TypeError(
             f"pow: the exponent of {_describe(base)} must be a number or a Scalar, "
@@ -334,6 +345,11 @@ def power(base: Any, exponent: Any) -> Scalar:
         value = base.value**n
     except ZeroDivisionError:
         raise ZeroDivisionError(f"pow: {_describe(base)} raised to the negative power {n!r}") from None
+    except OverflowError:
+        raise OverflowError(
+            f"pow: {_describe(base)} raised to the power {n!r} overflows a float (the result "
+            "is beyond 1.8e308); rescale the input or work with logs"
+        ) from None
     if isinstance(value, complex):
         raise ValueError(f"pow: {_describe(base)} raised to the non-integer power {n!r} is not real")
     return _node(value, (base,), "pow", _POW_CONST, n)
@@ -398,7 +414,8 @@ def _log_rule(g, out, ctx, a):
 def log(a: Scalar) -> Scalar:
     """``ln a``; the input must be positive."""
     if not a.value > 0.0:
-        raise ValueError(f"log: the input {_describe(a)} must be positive")
+        why = "is NaN" if a.value != a.value else "must be positive"
+        raise ValueError(f"log: the input {_describe(a)} {why}")
     return _node(math.log(a.value), (a,), "log", _LOG)
 
 

@@ -231,11 +231,19 @@ def _labels(labels: Any, like: Any, ignore_index: int | None) -> Any:
     y = _array(labels, like=like)
     xp = _xp(y)
     if y.dtype.kind == "f":
-        if not bool(xp.all(y == xp.round(y))):
-            raise TypeError("cross_entropy: labels must be integer class indices")
+        whole = xp.isfinite(y) & (y == xp.round(y))
+        if not bool(xp.all(whole)):
+            raise TypeError(
+                f"cross_entropy: labels of shape {tuple(y.shape)} (dtype {y.dtype}) hold "
+                f"{float(y[~whole].ravel()[0])!r}; labels must be integer class indices "
+                f"0..{n_classes - 1} for logits of shape {tuple(like.shape)}"
+            )
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers, got dtype {y.dtype}")
+        raise TypeError(
+            f"cross_entropy: labels must be integer class indices 0..{n_classes - 1} for logits "
+            f"of shape {tuple(like.shape)}, got dtype {y.dtype}"
+        )
     if y.shape != batch_shape:
         raise ValueError(
             f"cross_entropy: logits of shape {batch_shape + (n_classes,)} need labels of shape "

@@ -24,6 +24,7 @@ a mask, are best kept as NumPy arrays; running statistics are *buffers*
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -191,9 +192,11 @@ class Module:
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy ``state``'s arrays into the parameters and buffers, in place.
 
-        Every key and shape is checked before anything is written: missing keys,
-        unexpected keys (when ``strict``) or a wrong shape raise
-        :class:`StateDictError` naming them, and leave the module unchanged.
+        Every key, shape and dtype is checked, and every entry converted, before
+        anything is written: missing keys, unexpected keys (when ``strict``), a wrong
+        shape or an entry that is not real numbers (strings, objects, complex values
+        whose imaginary part would be dropped) raise :class:`StateDictError` naming
+        them, and leave the module unchanged.
         """
         targets: dict[str, tuple[Any, str, Any]] = {}
         for name, p in self.named_parameters():
@@ -216,17 +219,28 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if wrong:
             problems.append("wrong shapes: " + "; ".join(wrong))
+        converted: dict[str, Any] = {}
+        bad_dtype = []
+        if not problems:
+            for key, (_, _, current) in targets.items():
+                entry = state[key]
+                src = np.asarray(entry) if isinstance(entry, np.ndarray) else _host(entry)
+                if src.dtype.kind not in "biuf":
+                    bad_dtype.append(f"{key}: dtype {src.dtype} (expected real numbers)")
+                    continue
+                converted[key] = _like(current, src)
+        if bad_dtype:
+            problems.append("wrong dtypes: " + "; ".join(bad_dtype))
         if problems:
             raise StateDictError(
                 f"{type(self).__name__}.load_state_dict: " + " | ".join(problems) + " (nothing was loaded)"
             )
-        for key, (owner, kind, current) in targets.items():
-            src = np.asarray(state[key])
+        for key, (owner, kind, _) in targets.items():  # every entry is ready: write them all
             if kind == "param":
-                owner.value = _like(current, src)
+                owner.value = converted[key]
             else:
                 module, bname = owner
-                setattr(module, bname, _like(current, src))
+                setattr(module, bname, converted[key])
 
     # -------------------------------------------------------------------- repr
     def extra_repr(self) -> str:
@@ -283,9 +297,19 @@ def save(obj: Module | Mapping[str, Any], path: str | os.PathLike) -> None:
     """
     state = obj.state_dict() if isinstance(obj, Module) else {k: _host(v) for k, v in obj.items()}
     for key, value in state.items():
-        if value.dtype == object:
-            raise TypeError(f"ag.save: entry {key!r} is not a numeric array")
-    np.savez(path, **state)
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"ag.save: key {key!r} must be a non-empty string")
+        if value.dtype.kind not in "biufc":
+            raise TypeError(f"ag.save: entry {key!r} (dtype {value.dtype}) is not a numeric array")
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"  # as np.savez does
+    # np.savez's own format (one .npy per key in a zip), written directly: np.savez(path,
+    # **state) would take the keys 'file' and 'allow_pickle' as its own arguments
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in state.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -296,7 +320,13 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"  # np.savez adds the suffix when it is missing
-    with np.load(path, allow_pickle=False) as archive:
+    contents = np.load(path, allow_pickle=False)
+    if not isinstance(contents, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"ag.load: {path!r} holds a single array (an .npy file), not the .npz archive of "
+            "named arrays that ag.save writes; read it with np.load, or save a dict with ag.save"
+        )
+    with contents as archive:
         return {key: archive[key] for key in archive.files}
 
 

@@ -129,6 +129,11 @@ class Tensor:
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
+        if self.value.size != 1:
+            raise ValueError(
+                f"item: {describe(self)} has {self.value.size} elements; .item() needs exactly "
+                "one (reduce first, e.g. .sum() or .mean(), or index one element)"
+            )
         return float(self.value.item() if hasattr(self.value, "item") else self.value)
 
     def numpy(self) -> np.ndarray:
@@ -220,8 +225,16 @@ class Tensor:
                 )
             seed = xp.ones_like(self.value)
         else:
+            raw = grad.value if isinstance(grad, Tensor) else grad
+            kind = getattr(getattr(raw, "dtype", None), "kind", None) or np.asarray(raw).dtype.kind
+            if kind not in "biuf":  # strings would be parsed, complex values truncated
+                raise TypeError(
+                    f"backward: the seed gradient for {describe(self)} must hold real numbers, "
+                    f"got {type(raw).__name__} of dtype kind {kind!r}; pass an array like "
+                    "ag.ones_like(y)"
+                )
             # a copy: the seed becomes a grad, and must not alias the caller's array
-            seed = xp.array(grad.value if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            seed = xp.array(raw, dtype=self.dtype)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: the seed gradient has shape {tuple(seed.shape)} but "
@@ -521,13 +534,30 @@ def lift_pair(a: Any, b: Any, op: str = "op") -> tuple[Tensor, Tensor]:
     >>> b.value, b.requires_grad
     (array(3.), False)
     """
-    if not isinstance(a, Tensor):
-        a = lift(a, b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = lift(b, a)
+    try:
+        if not isinstance(a, Tensor):
+            a = lift(a, b if isinstance(b, Tensor) else None)
+        if not isinstance(b, Tensor):
+            b = lift(b, a)
+    except TypeError as err:
+        raise _operand_error(op, a, b, err) from None
     if type(a.value) is not type(b.value):  # cheap; devices are compared only then
         check_devices(op, a, b)
     return a, b
+
+
+def _operand_error(op: str, a: Any, b: Any, err: Exception) -> TypeError:
+    """The error for an operand that is not a number, an array or a Tensor."""
+    tensor, other = (a, b) if isinstance(a, Tensor) else (b, a)
+    known = describe(tensor) if isinstance(tensor, Tensor) else type(tensor).__name__
+    if type(other).__name__ == "Scalar" and hasattr(other, "_backward"):
+        return TypeError(
+            f"{op}: cannot combine the Tensor {known} with the ag.Scalar "
+            f"{other.label or other.op or 'leaf'!r} (value={other.value!r}): the two engines "
+            "do not mix. Use the Scalar's .value (a float) as a constant, or build the whole "
+            "expression from Tensors"
+        )
+    return TypeError(f"{op}: cannot combine the Tensor {known} with {type(other).__name__}: {err}")
 
 
 # -- shape helpers that accept arrays and Tensors -------------------------------------------

@@ -44,7 +44,7 @@ def log(x: Any) -> Tensor:
     x = as_tensor(x)
     xp = array_module_of(x.value)
     if not bool((x.value > 0).all()):
-        raise ValueError(f"log: the input {describe(x)} has non-positive elements")
+        raise ValueError(f"log: the input {describe(x)} has {_bad_elements(x.value, 'non-positive')}")
     return make_node(xp.log(x.value), (x,), "log", (_log_rule,))
 
 
@@ -61,8 +61,20 @@ def sqrt(x: Any) -> Tensor:
     x = as_tensor(x)
     xp = array_module_of(x.value)
     if not bool((x.value >= 0).all()):
-        raise ValueError(f"sqrt: the input {describe(x)} has negative elements")
+        raise ValueError(f"sqrt: the input {describe(x)} has {_bad_elements(x.value, 'negative')}")
     return make_node(xp.sqrt(x.value), (x,), "sqrt", (_sqrt_rule,))
+
+
+def _bad_elements(v: Any, what: str) -> str:
+    """'NaN elements (the first at index (1,)) ...' or '<what> elements (the first, -2.0, ...)'."""
+    xp = array_module_of(v)
+    nan = xp.isnan(v)
+    if bool(nan.any()):
+        where = tuple(int(i) for i in xp.argwhere(nan)[0])
+        return f"NaN elements (the first at index {where}): a NaN came from an earlier step"
+    bad = ~(v > 0) if what == "non-positive" else v < 0
+    where = tuple(int(i) for i in xp.argwhere(bad)[0])
+    return f"{what} elements (the first, {float(v[where])!r}, at index {where})"
 
 
 register_op("sqrt", sqrt, (_sqrt_rule,), ("{a}.grad += {out}.grad / (2 * {out}.value)",),
@@ -196,6 +208,13 @@ def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
     x = as_tensor(x)
     v = x.value
     xp = array_module_of(v)
+    for name, bound in (("low", low), ("high", high)):
+        if isinstance(bound, Tensor):  # a bound has no gradient here: say so, do not guess
+            raise TypeError(
+                f"clip: the {name} bound {describe(bound)} of {describe(x)} is a Tensor; bounds "
+                f"are constants: pass a number or an array ({name}=t.value), or use "
+                "ag.maximum/ag.minimum to differentiate through a bound"
+            )
     mask = xp.ones(v.shape, dtype=bool)
     if low is not None:
         mask &= v >= low

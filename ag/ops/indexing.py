@@ -152,14 +152,23 @@ register_op("stack", stack, (), ("{x}.grad += {out}.grad[k]",), arity=None)
 
 def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """Split into pieces along ``axis``, as ``np.split``; each piece is an indexing node."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        raise ValueError(f"split: {describe(x)} is 0-d; there is no axis to split")
+    if not -x.ndim <= axis < x.ndim:
+        raise np.exceptions.AxisError(f"split: axis {axis} is out of bounds for {describe(x)}")
     ax = axis % x.ndim
     n = x.shape[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ValueError(f"split: axis {axis} of {describe(x)} does not divide into "
-                             f"{indices_or_sections} equal parts")
-        step = n // indices_or_sections
-        bounds = list(range(0, n + 1, step))
+        k = int(indices_or_sections)
+        if k < 1:
+            raise ValueError(f"split: {describe(x)} into {k} parts along axis {axis}: the "
+                             "number of parts must be at least 1")
+        if n % k:
+            raise ValueError(f"split: axis {axis} of {describe(x)} (length {n}) does not "
+                             f"divide into {k} equal parts; pass split points instead")
+        step = n // k
+        bounds = [i * step for i in range(k + 1)]  # an empty axis gives k empty pieces
     else:
         bounds = [0, *indices_or_sections, n]
     return [x[(slice(None),) * ax + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
