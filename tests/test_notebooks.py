@@ -58,6 +58,7 @@ def _text(book) -> str:
 def test_every_tutorial_is_tested():
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == [
         "backprop-by-hand.ipynb", "small-transformer.ipynb", "softmax-regression.ipynb",
+        "two-steppers.ipynb",  # the widget's notebook: run by tests/test_notebook_stepper.py
     ]
 
 
