@@ -179,3 +179,20 @@ def test_rule_facts_match_the_gradient():
     (rule,) = rule_of(run, "transpose")
     assert ".transpose(1, 2, 0)" in rule.symbolic and "permutation (2, 0, 1)" in rule.symbolic
     assert np.transpose(np.transpose(np.zeros((2, 3, 4)), (2, 0, 1)), (1, 2, 0)).shape == (2, 3, 4)
+
+
+def test_rich_displays_for_notebooks():
+    from ag.exam import generate
+
+    problem = generate(seed=3, ops=["mul", "add"], nodes=2)
+    assert problem._repr_markdown_() == problem.markdown()
+    X, Iy, W, b, loss = softmax_regression()
+    with ag.trace() as t:
+        loss.backward()
+    assert t._repr_markdown_() == t.markdown() and "<pre" in t._repr_html_()
+    md = W._repr_markdown_()
+    assert "requires_grad `True`" in md and "grad:" in md
+    for line in matrix_lines(W.grad):
+        assert line in md
+    assert "requires_grad=False" in repr(X) and " grad=" not in repr(X)
+    assert "requires_grad=True" in repr(W) and "\n       grad=[[" in repr(W)
