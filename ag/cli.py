@@ -1,4 +1,4 @@
-"""The ``ag`` command: ``ag trace FILE.py`` and ``ag exam``.
+"""The ``ag`` command: ``ag trace FILE.py``, ``ag exam``, ``ag grade`` and ``ag remat``.
 
 >>> main(["exam", "--seed", "1", "--ops", "mul", "--nodes", "1", "--no-answers"])  # doctest: +ELLIPSIS
 Exam problem (seed 1)
@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
+    e.add_argument("--kind", default="scalar",
+                   choices=("scalar", "im2col", "remat", "attention", "network", "softmax"),
+                   help="the problem type: scalar backprop (default), im2col shapes/nnz/cost, "
+                   "rematerialization, attention shapes, a 1-layer network's or softmax regression's "
+                   "gradients on tiny matrices")
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
@@ -127,10 +132,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bound on the size of every value and grad (default: from --difficulty)")
     e.add_argument(
         "--format", choices=(*_FORMATS, "html"), default="text",
-        help="text (default), markdown, latex, or html (a self-contained page with the stepper)",
+        help="text (default), markdown, latex (a complete document), or html (with answers: a "
+        "page with the stepper; with --no-answers: the printable student sheet)",
     )
     e.add_argument("--no-answers", action="store_true", help="print the problem without its answer key")
     e.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    e.add_argument("--seeds", metavar="LIST",
+                   help="a batch, one problem per student: seeds like 1-40 or 3,5,9-11 (needs --out)")
+    e.add_argument("--out", metavar="DIR", help="batch folder: a sheet and an answer template per "
+                   "student (seed printed on it), sheets.html with every sheet, key.html and key.json")
+    e.add_argument("--paper", choices=("letter", "a4"), default="letter", help="printed page size")
+    e.add_argument("--hide-order", action="store_true",
+                   help="leave the topological order off the sheets (students run the DFS themselves)")
+    e.add_argument("--pdf", action="store_true",
+                   help="also print sheets.pdf and key.pdf (or, with -o X.pdf, the one sheet) "
+                   "through headless Chromium")
+    e.add_argument("--template", choices=("csv", "md"), default="csv",
+                   help="answer templates for ag grade as CSV (default) or Markdown tables")
+    gr = sub.add_parser(
+        "grade",
+        help="grade a student's exam answers against the key (error carried forward), or a "
+        "student's backward rule of an op (--op)",
+        description=(
+            "Grade filled-in answer templates (written by `ag exam --seeds ... --out DIR`) against "
+            "DIR/key.json, offline. Each number is graded against what it should be given the "
+            "student's own earlier numbers (error carried forward); the first divergence is "
+            "explained in words. With --op NAME, grade a student's backward(grad, out, *inputs) "
+            "in FILE.py by gradcheck on drawn inputs, with per-element partial credit."
+        ),
+        epilog="Answer files: CSV or Markdown tables with the columns iteration, node, quantity, "
+        "answer (one row per value or grad; fractions like 1/4 are fine). Exit status: 0 graded; "
+        "1 when a file cannot be read or is not in the format (the message names the line); 2 on "
+        "bad arguments.",
+    )
+    gr.add_argument("files", nargs="+", metavar="FILE",
+                    help="KEY.json then one or more answer files; with --op: the student's FILE.py")
+    gr.add_argument("--op", metavar="NAME", help="grade the backward rule of this op in FILE.py")
+    gr.add_argument("--examples", type=int, default=30, help="with --op: drawn inputs (default 30)")
+    gr.add_argument("--gradescope", metavar="results.json",
+                    help="also write Gradescope's results.json for the graded files")
+    gr.add_argument("--quiet", action="store_true", help="print only the score lines")
     sub.add_parser(
         "remat", add_help=False,
         help="gradient checkpointing demo: memory and time of an N-layer MLP chain with and "
@@ -296,22 +337,119 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exam_controls(args: argparse.Namespace) -> dict:
+    return {
+        "ops": [op.strip() for op in args.ops.split(",") if op.strip()],
+        "require": [op.strip() for op in args.require.split(",") if op.strip()],
+        "nodes": args.nodes, "leaves": args.leaves, "reuse": args.reuse, "depth": args.depth,
+        "max_abs": args.max_value, "difficulty": args.difficulty,
+    }
+
+
+def _cmd_exam_question(args: argparse.Namespace) -> int:
+    """The finals' other problem types (--kind): text or Markdown, one seed or a batch."""
+    import random
+
+    from ag.exam.handout import parse_seeds
+    from ag.exam.questions import question
+
+    try:
+        seeds = (parse_seeds(args.seeds) if args.seeds is not None else
+                 [args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)])
+        questions = [question(args.kind, s) for s in seeds]
+    except ValueError as err:
+        raise _Fail(str(err), 2) from None
+    markdown = args.format == "markdown" or args.seeds is not None
+    if args.format in ("latex", "html"):
+        raise _Fail(f"ag exam: --kind {args.kind} prints text or markdown, not {args.format}", 2)
+
+    def show(answers: bool) -> str:
+        return "\n\n".join(q.markdown(answers) if markdown else q.text(answers) for q in questions) + "\n"
+
+    if args.seeds is not None:
+        if not args.out:
+            raise _Fail("ag exam: --seeds writes a batch of files; say where with --out DIR", 2)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{args.kind}-questions.md").write_text(show(False), encoding="utf-8")
+        (out / f"{args.kind}-key.md").write_text(show(True), encoding="utf-8")
+        print(f"wrote {out / (args.kind + '-questions.md')} and {out / (args.kind + '-key.md')} "
+              f"({len(questions)} questions; {sum(q.checks for q in questions)} answers checked "
+              "against the kit)")
+        return 0
+    text = show(not args.no_answers)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} (seed {questions[0].seed})")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_exam_batch(args: argparse.Namespace) -> int:
+    from ag.exam import generate
+    from ag.exam.handout import ChromiumNotFoundError, parse_seeds, write_batch
+
+    if not args.out:
+        raise _Fail("ag exam: --seeds writes a batch of files; say where with --out DIR", 2)
+    try:
+        seeds = parse_seeds(args.seeds)
+        problems = [generate(seed=s, **_exam_controls(args)) for s in seeds]
+    except ValueError as err:
+        raise _Fail(str(err), 2) from None
+    codes = {p.code for p in problems}
+    try:
+        written = write_batch(problems, args.out, paper=args.paper, show_order=not args.hide_order,
+                              pdf=args.pdf, template=args.template)
+    except ChromiumNotFoundError as err:
+        raise _Fail(f"ag exam: {err}") from None
+    checked = sum(p.keys_checked for p in problems)
+    print(f"wrote {len(written)} files to {args.out}/: {len(problems)} sheets ({len(codes)} distinct "
+          f"problems), answer templates, sheets.html, key.html, key.json"
+          + (", sheets.pdf, key.pdf" if args.pdf else ""))
+    print(f"every key checked: {checked} grads against central finite differences")
+    first = Path(args.out) / f"answers-seed-{problems[0].seed}.{args.template}"
+    print(f"grade a student: ag grade {Path(args.out) / 'key.json'} {first}")
+    return 0
+
+
 def _cmd_exam(args: argparse.Namespace) -> int:
     from ag import viz
     from ag.exam import generate
+    from ag.exam.handout import ChromiumNotFoundError, print_pdf, sheet_html, sheet_latex
 
-    ops = [op.strip() for op in args.ops.split(",") if op.strip()]
-    require = [op.strip() for op in args.require.split(",") if op.strip()]
+    if args.kind != "scalar":
+        return _cmd_exam_question(args)
+    if args.seeds is not None:
+        return _cmd_exam_batch(args)
     try:
-        problem = generate(seed=args.seed, ops=ops, nodes=args.nodes, leaves=args.leaves, require=require,
-                           reuse=args.reuse, depth=args.depth, max_abs=args.max_value,
-                           difficulty=args.difficulty)
+        problem = generate(seed=args.seed, **_exam_controls(args))
     except ValueError as err:
         raise _Fail(str(err), 2) from None
     answers = not args.no_answers
+    show_order = not args.hide_order
+    if args.pdf:
+        if not (args.output and args.output.endswith(".pdf")):
+            raise _Fail("ag exam: --pdf prints one sheet to the file given with -o NAME.pdf "
+                        "(or a batch with --seeds and --out)", 2)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            page = Path(tmp) / "sheet.html"
+            page.write_text(sheet_html(problem, show_order=show_order, paper=args.paper), encoding="utf-8")
+            try:
+                print_pdf(page, args.output)
+            except ChromiumNotFoundError as err:
+                raise _Fail(f"ag exam: {err}") from None
+        print(f"wrote {args.output} (seed {problem.seed})")
+        return 0
     try:
         if args.format == "html":
-            text = problem.html(answers=answers)
+            text = (problem.html(answers=True) if answers
+                    else sheet_html(problem, show_order=show_order, paper=args.paper))
+        elif args.format == "latex":
+            text = sheet_latex(problem, show_order=show_order, paper=args.paper, answers=answers)
         else:
             text = getattr(problem, args.format)(answers=answers)
     except viz.GraphvizNotFoundError as err:
@@ -322,6 +460,54 @@ def _cmd_exam(args: argparse.Namespace) -> int:
         print(f"wrote {args.output} (seed {problem.seed})")
     else:
         print(text)
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    import json
+
+    from ag.exam import grade as grading
+
+    if args.op:
+        from ag.exam.grade_op import grade_op
+
+        if len(args.files) != 1:
+            raise _Fail("ag grade --op NAME takes one file: the student's FILE.py", 2)
+        try:
+            report = grade_op(args.op, args.files[0], examples=args.examples)
+        except (ValueError, FileNotFoundError) as err:
+            raise _Fail(str(err), 2) from None
+        print(report.text())
+        if args.gradescope:
+            results = {"score": round(report.score, 4), "max_score": 1.0, "output": report.text(),
+                       "tests": [{"name": f"{args.op} backward, drawn input {i}", "score": c,
+                                  "max_score": 1.0} for i, c in enumerate(report.credits)]}
+            Path(args.gradescope).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        return 0
+    if len(args.files) < 2:
+        raise _Fail("ag grade: give the key (key.json) and at least one answers file", 2)
+    try:
+        keys = grading.load_key(args.files[0])
+        reports = []
+        for name in args.files[1:]:
+            seed, rows = grading.read_answers(name)
+            if seed is None:
+                raise grading.AnswerFormatError(f"{name}: no '# seed: N' line says which problem it is")
+            if str(seed) not in keys:
+                raise grading.AnswerFormatError(f"{name}: seed {seed} is not in the key {args.files[0]}")
+            try:
+                report = grading.grade(keys[str(seed)], (seed, rows))
+            except grading.AnswerFormatError as err:
+                raise grading.AnswerFormatError(f"{name} {err}") from None
+            reports.append(report)
+            text = report.text()
+            print(f"{name}: " + (text.splitlines()[0] if args.quiet else text))
+    except grading.AnswerFormatError as err:
+        raise _Fail(f"ag grade: {err}") from None
+    if args.gradescope:
+        Path(args.gradescope).write_text(json.dumps(grading.gradescope_results(reports), indent=1) + "\n",
+                                         encoding="utf-8")
+        print(f"wrote {args.gradescope}")
     return 0
 
 
@@ -350,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "trace":
             return _cmd_trace(args)
+        if args.command == "grade":
+            return _cmd_grade(args)
         return _cmd_exam(args)
     except _Fail as fail:
         sys.stdout.flush()

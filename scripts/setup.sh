@@ -91,8 +91,8 @@ fi
 # purpose installs only when it needs more (and keeps what was there).
 case "$purpose" in
   demo) want="" ;;
-  test) want="data dev notebooks plot" ;;
-  docs) want="docs notebooks plot" ;;
+  test) want="data dev notebook notebooks plot" ;;
+  docs) want="docs notebook notebooks plot" ;;
 esac
 where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
 have=""

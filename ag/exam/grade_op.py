@@ -1,0 +1,199 @@
+"""Grade a student's backward rule for an op by gradcheck, with per-element partial credit.
+
+The student writes, in a Python file, the op's backward the way the kit's rules are
+written::
+
+    def backward(grad, out, x):          # one-input ops: d loss / d x
+        return grad * (1 - out**2)       # tanh
+
+    def backward(grad, out, a, b):       # two-input ops: (d loss / d a, d loss / d b)
+        return grad * b, grad * a        # mul
+
+``grad`` is the output's gradient, ``out`` the op's value, then the inputs (NumPy
+arrays). :func:`grade_op` draws inputs with hypothesis (away from kinks and off the
+op's domain edges), computes the reference forward with the kit's own op, and
+compares each element of the student's gradient with central finite differences
+of ``sum(grad * op(inputs))`` in float64. Credit per example is the share of
+elements that match; the score is the mean over examples. No PyTorch is needed.
+
+>>> import tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "tanh_rule.py")
+>>> _ = open(path, "w").write("def backward(grad, out, x):\\n    return grad * (1 - out**2)\\n")
+>>> grade_op("tanh", path, examples=5).score
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["GRADABLE_OPS", "OpReport", "grade_op", "grade_rule"]
+
+
+def _forward(name: str) -> Callable[..., np.ndarray]:
+    import ag
+
+    fns: dict[str, Callable[..., Any]] = {
+        "exp": ag.exp, "log": ag.log, "sqrt": ag.sqrt, "tanh": ag.tanh, "sigmoid": ag.sigmoid,
+        "relu": ag.relu, "abs": lambda x: abs(x),
+        "softmax": lambda x: ag.softmax(x, axis=-1),
+        "log_softmax": lambda x: ag.log_softmax(x, axis=-1),
+        "logsumexp": lambda x: ag.logsumexp(x, axis=-1),
+        "sum": lambda x: x.sum(axis=-1), "mean": lambda x: x.mean(axis=-1),
+        "mul": lambda a, b: a * b, "div": lambda a, b: a / b, "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b, "matmul": lambda a, b: a @ b,
+    }
+    fn = fns[name]
+
+    def run(*arrays: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(*(ag.tensor(a) for a in arrays)).value, dtype=np.float64)
+
+    return run
+
+
+# op -> (number of inputs, how inputs are drawn: "any", "positive", "kink_free", "nonzero")
+GRADABLE_OPS: dict[str, tuple[int, str]] = {
+    "exp": (1, "any"), "log": (1, "positive"), "sqrt": (1, "positive"), "tanh": (1, "any"),
+    "sigmoid": (1, "any"), "relu": (1, "kink_free"), "abs": (1, "kink_free"),
+    "softmax": (1, "any"), "log_softmax": (1, "any"), "logsumexp": (1, "any"),
+    "sum": (1, "any"), "mean": (1, "any"),
+    "add": (2, "any"), "sub": (2, "any"), "mul": (2, "any"), "div": (2, "nonzero"),
+    "matmul": (2, "matmul"),
+}
+
+
+@dataclass
+class OpReport:
+    """The result: per-example credit, the first mismatch in words, the score in [0, 1]."""
+
+    op: str
+    credits: list[float] = field(default_factory=list)
+    first_failure: str = ""
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.credits)) if self.credits else 0.0
+
+    def text(self) -> str:
+        full = sum(1 for c in self.credits if c == 1.0)
+        lines = [f"{self.op} backward: score {self.score:.3f} (share of gradient elements right, "
+                 f"averaged over {len(self.credits)} drawn inputs; {full} fully right)"]
+        lines.append("first mismatch: " + (self.first_failure or "none"))
+        return "\n".join(lines)
+
+
+def _draw_inputs(data: Any, kind: str, n_inputs: int) -> list[np.ndarray]:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    if kind == "matmul":
+        m, k, n = (data.draw(st.integers(1, 4)) for _ in range(3))
+        shapes = [(m, k), (k, n)]
+    else:
+        shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4))
+        shapes = [shape] * n_inputs
+    arrays = []
+    for i, shape in enumerate(shapes):
+        floats = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
+        x = data.draw(hnp.arrays(np.float64, shape, elements=floats))
+        if kind == "positive":
+            x = np.abs(x) + 0.2
+        elif kind == "kink_free" or (kind == "nonzero" and i == 1):
+            x = np.where(np.abs(x) < 0.2, np.where(x < 0, -0.2, 0.2), x)
+        arrays.append(x)
+    return arrays
+
+
+def _numeric_vjp(fn: Callable, inputs: list[np.ndarray], grad: np.ndarray,
+                 h: float = 1e-6) -> list[np.ndarray]:
+    out = []
+    for i, x in enumerate(inputs):
+        g = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            moved = [a.copy() for a in inputs]
+            moved[i][idx] = x[idx] + h
+            up = float(np.sum(grad * fn(*moved)))
+            moved[i][idx] = x[idx] - h
+            down = float(np.sum(grad * fn(*moved)))
+            g[idx] = (up - down) / (2 * h)
+        out.append(g)
+    return out
+
+
+def grade_rule(op: str, backward: Callable, examples: int = 30, seed: int = 0,
+               rtol: float = 1e-4, atol: float = 1e-6) -> OpReport:
+    """Grade ``backward(grad, out, *inputs)`` for ``op`` on ``examples`` drawn inputs."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    if op not in GRADABLE_OPS:
+        raise ValueError(f"ag grade --op: cannot grade {op!r}; choose from {', '.join(GRADABLE_OPS)}")
+    n_inputs, kind = GRADABLE_OPS[op]
+    fn = _forward(op)
+    report = OpReport(op)
+
+    @settings(max_examples=examples, database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def one(data: Any) -> None:
+        inputs = _draw_inputs(data, kind, n_inputs)
+        out = fn(*inputs)
+        # an output grad that is not all ones, so a rule that ignores it is caught
+        scale = data.draw(st.sampled_from([1.0, 0.5, -2.0]))
+        grad = scale * (1.0 + np.arange(out.size).reshape(out.shape) % 3)
+        expected = _numeric_vjp(fn, inputs, grad)
+        where = f"inputs {[a.round(3).tolist() for a in inputs]}, grad {grad.round(3).tolist()}"
+        try:
+            got = backward(grad.copy(), out.copy(), *(a.copy() for a in inputs))
+        except Exception as err:  # the student's code failed: no credit for this example
+            report.credits.append(0.0)
+            report.first_failure = report.first_failure or (
+                f"backward raised {type(err).__name__}: {err} ({where})")
+            return
+        got = list(got) if n_inputs > 1 and isinstance(got, (tuple, list)) else [got]
+        if len(got) != n_inputs:
+            report.credits.append(0.0)
+            report.first_failure = report.first_failure or (
+                f"backward returned {len(got)} gradient(s); {op} has {n_inputs} input(s) ({where})")
+            return
+        right, total = 0, 0
+        for i, (g, e) in enumerate(zip(got, expected)):
+            g = np.asarray(g, dtype=np.float64)
+            if g.shape != e.shape:  # a gradient has its input's shape: no credit otherwise
+                total += e.size
+                report.first_failure = report.first_failure or (
+                    f"input {i}: the gradient's shape is {g.shape}, the input's is {e.shape} ({where})")
+                continue
+            ok = np.isclose(g, e, rtol=rtol, atol=atol)
+            right += int(ok.sum())
+            total += e.size
+            if not ok.all() and not report.first_failure:
+                idx = tuple(int(j) for j in np.argwhere(~ok)[0])
+                report.first_failure = (f"input {i} element {idx}: expected {e[idx]:.6g} (finite "
+                                        f"differences), got {g[idx]:.6g}; {int(ok.sum())} of {e.size} "
+                                        f"elements right ({where})")
+        report.credits.append(right / total if total else 0.0)
+
+    one()
+    return report
+
+
+def grade_op(op: str, path: str | Path, examples: int = 30, function: str = "backward") -> OpReport:
+    """Load ``function`` from the student's file ``path`` and grade it with :func:`grade_rule`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ag grade --op: no such file: {path}")
+    namespace = runpy.run_path(str(path))
+    backward = namespace.get(function)
+    if not callable(backward):
+        raise ValueError(f"ag grade --op: {path} defines no function {function}(grad, out, *inputs)")
+    if not math.isfinite(examples) or examples < 1:
+        raise ValueError("ag grade --op: --examples must be at least 1")
+    return grade_rule(op, backward, examples=examples)
