@@ -9,10 +9,13 @@
 >>> "z2:mul" in g.source
 True
 
-Layout: inputs on the left, the output on the right (``rankdir=LR``), and for a
-two-input op the left operand above the right one (``ordering=in`` with edges added
-in operand order; when two ops use the same pair of nodes in opposite orders no
-drawing can satisfy both and Graphviz picks one). Unlabelled nodes are named
+Layout: inputs on the left (every leaf in the first column), the output on the right
+(``rankdir=LR``), and for a two-input op the left operand above the right one: edges
+in operand order with ``ordering=in``, each node in the column of its depth with
+invisible constraints between operands (:func:`_operand_order`), and, for the few
+graphs where dot still puts a right operand level or above, a pinned layout solved
+as a small linear program (:func:`_pin_if_out_of_order`). When two ops use the same
+pair of nodes in opposite orders no drawing can satisfy both; it is drawn anyway. Unlabelled nodes are named
 ``z1, z2, ...`` by creation order within the graph (:func:`ag.trace.exam_names`).
 
 Every label goes into an HTML-like Graphviz label after HTML escaping, so quotes,

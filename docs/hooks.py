@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -39,7 +38,7 @@ def public_modules() -> list[str]:
 def _rewrite_links(text: str) -> str:
     for old, new in LINKS.items():
         text = text.replace(old, new)
-    return re.sub(r"\]\((?!https?:|#)([^)]*?)\.ipynb\)", r"](\1.ipynb)", text)
+    return text
 
 
 def _notebooks(docs_dir: Path) -> list[str]:
