@@ -1,0 +1,46 @@
+"""The docs site's own code (docs/hooks.py, docs/griffe_doctest.py); `make docs` builds it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _load(name: str, needs: str):
+    pytest.importorskip(needs, reason=f"{needs} comes with the docs extra (pip install -e '.[docs]')")
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_api_pages_cover_the_public_modules_only():
+    hooks = _load("hooks", "mkdocs")
+    names = hooks.public_modules()
+    assert {"ag", "ag.nn", "ag.nn.layers", "ag.optim", "ag.viz", "ag.cli"} <= set(names)
+    assert not [n for n in names if any(part.startswith("_") for part in n.split("."))]
+    assert len(names) == len(set(names))
+
+
+def test_readme_links_are_rewritten_for_the_site():
+    hooks = _load("hooks", "mkdocs")
+    text = "![x](docs/stepper.png) [c](CHANGELOG.md) [l](LICENSE) [n](docs/notebooks/a.ipynb)"
+    site = "![x](stepper.png) [c](changelog.md) [l](license.md) [n](notebooks/a.ipynb)"
+    assert hooks._rewrite_links(text) == site
+
+
+def test_doctest_examples_are_fenced_and_fences_left_alone():
+    ext = _load("griffe_doctest", "griffe")
+    text = "Intro.\n\n    >>> f([1])\n    ['x', 'mul']\n\nAfter.\n\n```python\n>>> in_a_fence\n```"
+    assert ext.fence_doctests(text) == (
+        "Intro.\n\n    ```pycon\n    >>> f([1])\n    ['x', 'mul']\n    ```\n\nAfter.\n\n"
+        "```python\n>>> in_a_fence\n```"
+    )
+    assert ext.fence_doctests(">>> 1 + 1\n2") == "```pycon\n>>> 1 + 1\n2\n```"
+    assert ext.SPHINX_ROLE.sub(r"\1", "see :mod:`ag.registry` and :meth:`Scalar.backward`") == (
+        "see `ag.registry` and `Scalar.backward`"
+    )
