@@ -158,3 +158,27 @@ def rule_templates(engine: str, node: Any, key: str | None = None) -> tuple[str,
             templates[0].replace("{x}", name).replace(" k", f" {k}") for k, name in enumerate(names)
         )
     return templates[: len(inputs)]
+
+
+def markdown() -> str:
+    """Both engines' op sets as Markdown tables: the docs' page of ops is made from this.
+
+    >>> print(markdown().splitlines()[0])
+    # Ops
+    """
+    lines = ["# Ops", "",
+             "Every op of both engines, as registered (`ag.registry`): the backward rule of",
+             "each input as text, the methods and operators that call it, its domain and kinks.",
+             "Generated from the registry, so it lists exactly what the code defines.", ""]
+    for engine in ENGINES:
+        lines += [f"## {engine.capitalize()}", "",
+                  "| op | inputs | backward rule per input | methods | domain | kinks |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for name, op in ops(engine).items():
+            cell = lambda items: "<br>".join(f"`{x}`" for x in items) or "-"  # noqa: E731
+            arity = "any" if op.arity is None else str(op.arity)
+            kinks = ", ".join(repr(k) for k in op.kinks) or "-"
+            lines.append(f"| `{name}` | {arity} | {cell(op.text)} | {cell(op.methods)} | "
+                         f"{op.domain or '-'} | {kinks} |")
+        lines.append("")
+    return "\n".join(lines)
