@@ -31,7 +31,7 @@ none installed the loop is the bare ``for node in reversed(order): node._backwar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ContextDecorator, contextmanager
+from contextlib import ContextDecorator, contextmanager, suppress
 from typing import Any, Protocol
 
 
@@ -155,6 +155,7 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
         if node.inputs:
             node.grad = cleared_grad
     node = root
+    begun: tuple = ()
     try:
         # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
         inside = boundary is None or not boundary(root)
@@ -169,6 +170,7 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
         observers = tuple(_observers)
         for obs in observers:
             obs.begin(root, order)
+        begun = observers
         for step, node in enumerate(reversed(steps)):
             for obs in observers:
                 obs.before(step, node)
@@ -183,14 +185,13 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
     except BaseException as err:
         for n, grad in zip(order, saved):
             n.grad = grad
+        for obs in begun:  # a pass that began also ends for its observers (a trace closes it)
+            with suppress(Exception):
+                obs.end(root)
         wrapped = _backward_failure(err, node)
         if wrapped is err:
             raise
         raise wrapped from err
-
-
-class BackwardError(RuntimeError):
-    """A backward pass failed; every grad was restored (raised for errors of no own type)."""
 
 
 def _backward_failure(err: BaseException, node: Any) -> BaseException:

@@ -5,6 +5,7 @@
 * api/<module>.md, one page per public module of the ag package, each a mkdocstrings
   ``::: module`` directive; the modules are found on disk, so the reference follows
   the package when modules are added, split or moved;
+* ops.md, the op tables of both engines, from ``ag.registry.markdown()``;
 * the navigation: home, tutorials (docs/notebooks/*.ipynb), notes, API reference.
 """
 
@@ -51,7 +52,7 @@ def on_config(config):
     config["nav"] = [
         {"Home": "index.md"},
         {"Tutorials": _notebooks(docs_dir)},
-        {"Notes": ["performance-notes.md", "changelog.md", "contributing.md", "license.md"]},
+        {"Notes": ["ops.md", "performance-notes.md", "changelog.md", "contributing.md", "license.md"]},
         {"API reference": api},
     ]
     return config
@@ -65,4 +66,7 @@ def on_files(files, config):
     files.append(File.generated(config, "license.md", content=f"# License\n\n```text\n{license_text}```\n"))
     for name in public_modules():
         files.append(File.generated(config, f"api/{name}.md", content=f"::: {name}\n"))
+    from ag import registry  # the op tables come from the registry itself
+
+    files.append(File.generated(config, "ops.md", content=registry.markdown()))
     return files

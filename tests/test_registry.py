@@ -99,3 +99,12 @@ def test_registering_checks_the_text_matches_the_arity():
         registry.register("tensor", "broken", function=None, text=("{a}.grad += 1",), arity=2)
     with pytest.raises(ValueError, match="engine"):
         registry.register("gpu", "broken", function=None, text=())
+
+
+def test_the_docs_op_page_lists_every_registered_op():
+    page = registry.markdown()
+    for engine in ("scalar", "tensor"):
+        for name, op in registry.ops(engine).items():
+            assert f"| `{name}` |" in page
+            assert all(f"`{t}`" in page for t in op.text)
+    assert "`{a}.grad += {b}.value * {out}.grad`" in page  # Scalar's mul

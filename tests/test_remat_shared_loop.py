@@ -87,3 +87,17 @@ def test_a_recompute_drops_its_grads_and_leaves_the_outer_graph_alone():
     inner = recorder.log[recorder.log.index(("begin", "tanh")):recorder.log.index(("end", "tanh"))]
     assert ("step", "h") not in inner and ("step", "mul") not in inner  # the boundary holds
     assert h.grad is not None and W.grad is not None
+
+
+def test_a_failed_pass_ends_for_its_observers_so_the_next_one_is_not_nested():
+    x = ag.tensor([0.0, 4.0], label="x")
+    y = ag.checkpoint(lambda h: ag.sqrt(h * 1.0), x).sum()
+    recorder = Recorder()
+    with ag.trace() as t, observe_backward(recorder):
+        with np.errstate(divide="ignore"), ag.detect_anomaly(), pytest.raises(FloatingPointError):
+            y.backward()
+        ok = ag.tensor([1.0, 4.0], label="ok")
+        ag.checkpoint(lambda h: ag.sqrt(h * 1.0), ok).sum().backward()
+    assert recorder.log.count(("end", "sum")) == 2 and recorder.log.count(("end", "sqrt")) == 2
+    assert len(t.runs) == 2 and len(t.recomputes) == 2  # the failed pass and its recompute, then the good one
+    assert x.grad is None and ok.grad.tolist() == [0.5, 0.25]

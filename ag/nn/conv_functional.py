@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 import ag
+from ag import registry
 from ag.nn.im2col import (
     check_geometry,
     col2im_columns,
@@ -321,3 +322,17 @@ def avg_pool2d(
     patches, axis, _, shape = _pool_patches(x, kernel_size, stride, padding, method, "avg_pool2d")
     return patches.mean(axis=axis).reshape(*shape)
 
+
+
+# -- the rule text of the conv ops, for traces (ag.registry) -----------------------------------
+
+for _name, _rule, _text in [
+    ("im2col_strided", _im2col_strided_rule, "{a}.grad += col2im({out}.grad)"),
+    ("im2col_columns", _im2col_strided_rule, "{a}.grad += col2im({out}.grad)"),
+    ("col2im", _col2im_rule, "{a}.grad += im2col({out}.grad)"),
+    ("im2col_naive", _naive_patches_rule, "{a}.grad += col2im({out}.grad) (loops)"),
+]:
+    registry.register("tensor", _name, function=None, rules=(_rule,), text=(_text,))
+registry.register("tensor", "conv2d_naive", function=conv2d, arity=None,
+                  rules=(_naive_conv_x, _naive_conv_w, _naive_conv_b),
+                  text=("{x}.grad += backprop of {out}.grad through the convolution loops",))
