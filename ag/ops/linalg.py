@@ -71,8 +71,13 @@ def _shared_matrix_grad(a: Any, g: Any) -> Any:
     view, and the stacked ``g^T @ a`` reads it as it lies.
     """
     if not _is_c_stack(g) and _is_c_stack(g.swapaxes(-1, -2)) and a.ndim == 3:
-        return (g.swapaxes(-1, -2) @ a).sum(axis=0).T
-    rows_a = a.reshape(-1, a.shape[-1])  # a copy when a is a transposed view: as by hand
+        return _stack_product(g.swapaxes(-1, -2), a).sum(axis=0).T
+    if type(a) is np.ndarray and not a.flags.c_contiguous:
+        # its rows as one matrix need a copy (as by hand), into a reused buffer
+        rows_a = buffers.empty((a.size // a.shape[-1], a.shape[-1]), a.dtype)
+        np.copyto(rows_a.reshape(a.shape), a)
+    else:
+        rows_a = a.reshape(-1, a.shape[-1])
     return rows_a.T @ g.reshape(-1, g.shape[-1])
 
 
