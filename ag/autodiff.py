@@ -190,10 +190,6 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
         raise wrapped from err
 
 
-class BackwardError(RuntimeError):
-    """A backward pass failed; every grad was restored (raised for errors of no own type)."""
-
-
 def _backward_failure(err: BaseException, node: Any) -> BaseException:
     """``err`` with the failing node named and the restore said, keeping its type.
 

@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="easy: 4 nodes, integers; exam (default): 6 nodes, up to 2 decimals; "
                    "hard: 10 nodes, more leaves and values")
     e.add_argument("--nodes", type=int, default=None,
-                   help="number of op nodes, 1..60 (default: from --difficulty)")
+                   help="number of op nodes, 1..60 (default: from --difficulty; beyond about 25 a "
+                   "hand-solvable problem is rarely found, and the search gives up after 15 s)")
     e.add_argument("--leaves", type=int, default=None,
                    help="number of leaf inputs (default: from --difficulty)")
     e.add_argument("--reuse", type=int, default=None,

@@ -12,8 +12,8 @@ hypothesis strategies, the traces and the docs.
 >>> mul = registry.scalar_ops()["mul"]
 >>> mul.arity, mul.text[0]
 (2, '{a}.grad += {b}.value * {out}.grad')
->>> registry.tensor_ops()["matmul"].text[1]
-'{b}.grad += {a}.value.T @ {out}.grad'
+>>> registry.tensor_ops()["matmul"].text[1]  # {aT}: a fact, ".T" for a 2-D operand
+'{b}.grad += {a}.value{aT} @ {out}.grad'
 
 Rule text placeholders: ``{a}``, ``{b}`` (the inputs, left first), ``{out}`` (the
 node), ``{n}`` (a number exponent), ``{x}`` (each input of a variadic op).
@@ -45,13 +45,17 @@ class OpDef:
     """
 
     __slots__ = ("name", "op", "engine", "arity", "function", "rules", "text", "methods",
-                 "domain", "defined", "kinks", "code", "summary")
+                 "domain", "defined", "kinks", "code", "summary", "facts")
 
     def __init__(self, name: str, engine: str, arity: int | None, function: Callable | None,
                  rules: tuple, text: tuple[str, ...], methods: tuple[str, ...] = (),
                  domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
-                 op: str | None = None, defined: Callable | None = None, code: str = "") -> None:
+                 op: str | None = None, defined: Callable | None = None, code: str = "",
+                 facts: Callable | None = None) -> None:
         self.name = name
+        # facts(node) -> {placeholder: text}: what fills the rule text's {axis}, {count},
+        # {index}, ... for one node (read from the node's saved context)
+        self.facts = facts
         self.op = op or name
         self.engine = engine
         self.arity = arity
@@ -78,14 +82,15 @@ _DEFINED_IN = {"scalar": "ag.scalar", "tensor": "ag.ops"}
 def register(engine: str, name: str, *, function: Callable | None, rules: tuple = (),
              text: tuple[str, ...], arity: int | None = 1, methods: tuple[str, ...] = (),
              domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
-             op: str | None = None, defined: Callable | None = None, code: str = "") -> OpDef:
+             op: str | None = None, defined: Callable | None = None, code: str = "",
+             facts: Callable | None = None) -> OpDef:
     """Record an op (see :class:`OpDef`); registering a name again replaces it."""
     if engine not in _OPS:
         raise ValueError(f"register {name!r}: engine must be one of {ENGINES}, not {engine!r}")
     if arity is not None and len(text) != arity:
         raise ValueError(f"register {name!r}: {arity} inputs but {len(text)} rule texts")
     entry = OpDef(name, engine, arity, function, tuple(rules), tuple(text), tuple(methods),
-                  domain, tuple(kinks), summary, op, defined, code)
+                  domain, tuple(kinks), summary, op, defined, code, facts)
     _OPS[engine][name] = entry
     return entry
 
@@ -117,6 +122,17 @@ def rule_text(engine: str, name: str) -> tuple[str, ...] | None:
     """The rule templates registered for ``name``, or None (no import is triggered)."""
     entry = _OPS[engine].get(name)
     return None if entry is None else entry.text
+
+
+def rule_facts(engine: str, node: Any, key: str | None = None) -> dict[str, str]:
+    """What fills a node's rule text beyond names and numbers: ``{axis}``, ``{count}``, ...
+
+    Empty for an op that registered no ``facts`` function (or a leaf).
+    """
+    entry = _OPS[engine].get(key or node.op)
+    if entry is None or entry.facts is None or not node.inputs:
+        return {}
+    return dict(entry.facts(node))
 
 
 def rule_templates(engine: str, node: Any, key: str | None = None) -> tuple[str, ...]:

@@ -63,7 +63,7 @@ CSS = """
   border-radius: 3px; }
 .ag-stepper .graph { flex: 1 1 520px; min-width: 0; max-width: 100%; overflow-x: auto; }
 .ag-stepper .graph svg { max-width: 100%; height: auto; }
-.ag-stepper .side { flex: 1 1 340px; min-width: 280px; max-width: 640px; }
+.ag-stepper .side { flex: 1 1 340px; min-width: 280px; max-width: 640px; overflow-x: auto; }
 .ag-stepper h3 { font-size: 1.05em; margin: .2em 0 .4em 0; }
 .ag-stepper ul.rules, .ag-stepper ul.updates { padding-left: 1.2em; margin: .3em 0; }
 .ag-stepper ul.rules li { margin: .15em 0; }
@@ -299,7 +299,11 @@ def fragment(
     ]
     for k in range(n):
         out.append(f'<section class="frame" data-iteration="{k}"{" hidden" if k else ""}>')
-        out.append('<div class="main-col">')
+        # the graph's column asks for the graph's natural width: when that and the side
+        # panel do not fit in one row, the side panel goes below and the graph keeps its size
+        match = re.search(r"width:(\d+)px", svgs[k] or "")
+        basis = f' style="flex-basis:{match.group(1)}px"' if match else ""
+        out.append(f'<div class="main-col"{basis}>')
         out.append(_order_line(run, k))
         if svgs[k] is not None and not draw_options.get("legend"):
             out.append(_legend(run))

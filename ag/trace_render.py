@@ -149,6 +149,15 @@ def rules(run: BackwardTrace, k: int, digits: int = 6) -> list[RuleText]:
         templates = _fallback_rule(node)
     if len(templates) != len(inputs):
         templates = _fallback_rule(node)
+    facts_of = getattr(node, "rule_facts", None)
+    facts = facts_of() if callable(facts_of) else {}
+    if facts:  # the op's axis, count, index, ... first: a fact may hold {out} or {a}
+        filled = []
+        for template in templates:
+            for key, text in facts.items():
+                template = template.replace("{" + key + "}", text)
+            filled.append(template)
+        templates = tuple(filled)
     nodes: dict[str, Any] = {"out": node}
     grads: dict[str, Any] = {"out": step.out_grad}
     for key, inp, g in zip(_INPUT_KEYS, inputs, step.before):
@@ -330,7 +339,10 @@ def _tensor_text(run: BackwardTrace, digits: int, max_elements: int) -> list[str
         for inp, first, last, mine in terms:
             name = run.name(inp)
             for r in mine:
-                lines.append(f"  rule: {r.symbolic}")
+                rule, _, why = r.symbolic.partition("   (")
+                lines.append(f"  rule: {rule}")
+                if why:
+                    lines.append(f"        ({why}")
                 lines.append(f"        shapes: {r.shapes}")
                 for note in r.notes:
                     lines.append(f"        then {note}")
@@ -450,7 +462,9 @@ def _tensor_markdown(run: BackwardTrace, digits: int, max_elements: int) -> list
         for inp, first, last, mine in terms:
             name = run.name(inp)
             for r in mine:
-                out.append(f"- rule: {c(r.symbolic)} (shapes: {c(r.shapes)})")
+                rule, _, why = r.symbolic.partition("   (")
+                out.append(f"- rule: {c(rule)}" + (f" ({why}" if why else ""))
+                out.append(f"  - shapes: {c(r.shapes)}")
                 out += [f"  - then {n_}" for n_ in r.notes]
             shown = {f"{run.name(node)}.grad"}
             for r in mine:
@@ -566,8 +580,11 @@ def _tensor_latex(run: BackwardTrace, digits: int, max_elements: int) -> list[st
         for inp, first, last, mine in terms:
             name = run.name(inp)
             for r in mine:
-                out.append(f"\\noindent Rule: \\texttt{{{e(r.symbolic)}}} "
-                           f"(shapes: \\texttt{{{e(r.shapes)}}})")
+                rule, _, why = r.symbolic.partition("   (")
+                out.append(f"\\noindent Rule: \\texttt{{{e(rule)}}}")
+                if why:
+                    out.append(f"\\\\ {{\\small ({e(why)}}}")
+                out.append(f"\\\\ {{\\small shapes: \\texttt{{{e(r.shapes)}}}}}")
                 out += [f"\\\\ then {e(n_)}" for n_ in r.notes]
                 out.append("")
             shown = {f"{run.name(node)}.grad"}
@@ -600,7 +617,7 @@ def latex(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_colum
     e = latex_escape
     out = [
         f"% backward trace from {e(run.display_name(run.root))}",
-        r"\noindent Topological order: \texttt{" + e(run.order_text()) + "}",
+        r"{\raggedright\noindent Topological order: \texttt{" + e(run.order_text()) + r"}\par}",
         "",
     ]
     if is_tensor_trace(run):

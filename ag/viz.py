@@ -127,17 +127,17 @@ def _shape(value: Any) -> tuple | None:
     return tuple(shape)
 
 
-def _value_text(value: Any, digits: int) -> str:
+def _value_text(value: Any, digits: int, width: int = 26) -> str:
     # a compact one-line value: a node stays narrow; the stepper's side panel has the matrices
     if not _shape(value):
         return format_number(value, digits)
-    text = preview(value, width=26, digits=min(digits, 3))
+    text = preview(value, width=width, digits=min(digits, 3))
     return re.sub(r" \([\dx]+\)$", "", text)  # the node's shape line already says the shape
 
 
 def _node_label(
     node: Any, display: str, value: Any, grad: Any, *, values: bool, grads: bool, digits: int,
-    show_op: bool = True, grad_text: str | None = None,
+    show_op: bool = True, grad_text: str | None = None, width: int = 26,
 ) -> str:
     lines = [f"<B>{html_text(display)}</B>"]
     op = getattr(node, "op", "") or ""
@@ -147,11 +147,11 @@ def _node_label(
     if shape is not None and len(shape) > 0:
         lines.append(f"shape {html_text(shape)}")
     if values:
-        lines.append(f"value = {html_text(_value_text(value, digits))}")
+        lines.append(f"value = {html_text(_value_text(value, digits, width))}")
     if grads and grad_text is not None:
         lines.append(f"grad = {html_text(grad_text)}")
     elif grads and grad is not None:
-        lines.append(f"grad = {html_text(_value_text(grad, digits))}")
+        lines.append(f"grad = {html_text(_value_text(grad, digits, width))}")
     return "<" + '<BR ALIGN="CENTER"/>'.join(lines) + ">"
 
 
@@ -210,6 +210,7 @@ def _build(
             node, str(title), values[i], grad, values=show_values, grads=show_grads,
             digits=digits, show_op=not op_nodes,
             grad_text=grad_texts[i] if grad_texts is not None and show_grads else None,
+            width=20 if status is not None else 26,  # frames: narrower nodes, the side panel has all
         )
         if sizes and nid in sizes:  # the same box in every frame: the layout does not move
             attrs.update(width=sizes[nid][0], height=sizes[nid][1], fixedsize="true")
@@ -556,7 +557,7 @@ def _grad_texts(run: BackwardTrace, k: int, grads: list, digits: int) -> list[st
         elif not reached[i] and grad_cell(run, k, i, grads, digits) == NOT_REACHED:
             out.append(NOT_REACHED)
         else:
-            out.append(_value_text(grads[i], digits))
+            out.append(_value_text(grads[i], digits, 20))
     return out
 
 

@@ -18,12 +18,14 @@ Wv = [[1, 2], [3, 4]] the gradient is worked out by hand:
   = [[-1, 2], [-1, 2]].
 * dKeys = dKQ @ Queries = 0, so Wk.grad = 0.
 
-Run ``ag trace exercises/attention_block.py`` to see the backward pass on Tensors.
+Run ``ag trace exercises/attention_block.py`` to see the backward pass on Tensors, and
+``python exercises/attention_block.py --latex`` (or ``--markdown``) for the answer key.
 """
 
 import numpy as np
 
 import ag
+from ag.answer_key import AnswerKey, Entry, print_key
 
 
 class SingleHeadAttention:
@@ -43,6 +45,7 @@ class SingleHeadAttention:
         softmaxKQ = expKQ / ag.sum(expKQ, axis=1, keepdims=True)
         P = ag.moveaxis(Xin, 1, 2) @ softmaxKQ
         Xout = ag.moveaxis(P, 1, 2) @ self.Wv
+        self.parts = {"Queries": Queries, "Keys": Keys, "KQ": KQ, "softmaxKQ": softmaxKQ, "P": P}
         return Xout
 
 
@@ -71,5 +74,30 @@ ANSWER = {
     },
 }
 
+parts = att.parts
+KEY = AnswerKey(
+    "Single-head attention",
+    "Xin = I (1 sample, 2x2), Wq = 0, Wk = diag(1, 2), Wv = [[1, 2], [3, 4]], loss = sum(Xout)\n"
+    "Queries = Xin Wq; Keys = Xin Wk; KQ = Keys moveaxis(Queries, 1, 2)\n"
+    "softmaxKQ = exp(KQ) / sum(exp(KQ), axis=1, keepdims=True)\n"
+    "P = moveaxis(Xin, 1, 2) softmaxKQ; Xout = moveaxis(P, 1, 2) Wv",
+    [
+        Entry("Queries", "Xin Wq", parts["Queries"].value),
+        Entry("Keys", "Xin Wk", parts["Keys"].value),
+        Entry("KQ", "Keys Queries^T", parts["KQ"].value),
+        Entry("softmaxKQ", "exp(KQ) / sum(exp(KQ), axis=1)", parts["softmaxKQ"].value),
+        Entry("P", "Xin^T softmaxKQ", parts["P"].value),
+        Entry("Xout", "P^T Wv", Xout.value),
+        Entry("Wv.grad", "P Xout.grad (Xout.grad = ones)", att.Wv.grad, latex_name=r"\nabla_{W_v}\ell",
+              latex_formula=r"P \, \mathbf{1}"),
+        Entry("softmaxKQ.grad", "Xin (Wv 1)", parts["softmaxKQ"].grad),
+        Entry("KQ.grad", "S * (dS - sum(S * dS, axis=1))", parts["KQ"].grad),
+        Entry("Wq.grad", "Xin^T KQ.grad^T Keys", att.Wq.grad, latex_name=r"\nabla_{W_q}\ell"),
+        Entry("Wk.grad", "Xin^T KQ.grad Queries = 0 (Queries = 0)", att.Wk.grad,
+              latex_name=r"\nabla_{W_k}\ell"),
+    ],
+    TRACE.last,
+)
+
 if __name__ == "__main__" and not TRACE.nested:
-    print(TRACE.text())
+    print_key(KEY)

@@ -7,6 +7,8 @@ float64; none is a number the code under test computed itself.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -161,6 +163,20 @@ def test_spcmatmul_after_the_sparse_matrix_changes(fmt):
         selection[0, 1] = 5.0  # in place, on an existing entry (row 0 feeds column 1)
         np.testing.assert_allclose(ag.spcmatmul(ag.tensor(X), selection).value,
                                    X @ selection.toarray())
+
+
+def test_device_copy_of_a_sparse_matrix_follows_changes():
+    from ag.gpu.sparse import to_device_sparse
+
+    S = sp.csr_matrix(np.array([[1.0, 0.0], [2.0, 3.0]]))
+    first = to_device_sparse(S, "fake")
+    assert to_device_sparse(S, "fake") is first  # unchanged: the cached copy
+    S.data *= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)
+        S[0, 1] = 5.0  # a new entry: scipy replaces the matrix's arrays
+    again = to_device_sparse(S, "fake")
+    np.testing.assert_array_equal(again.get().toarray(), [[3.0, 5.0], [6.0, 9.0]])
 
 
 # -- item 7: transpose refuses out-of-range axes -------------------------------------------

@@ -14,7 +14,8 @@ from hypothesis.extra import numpy as hnp
 
 from ag.exam.bug_hunt import CANDIDATES, exercise, find_broken
 
-EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+EXERCISES = ROOT / "exercises"
 
 
 def load(name: str):

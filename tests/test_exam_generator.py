@@ -175,6 +175,17 @@ def test_impossible_controls_give_a_clear_error():
         generate(seed=1, difficulty="brutal")
 
 
+def test_big_problems_are_found_or_refused_quickly():
+    import time
+
+    for seed in (1, 2, 3):  # 20 nodes: filled mostly with ops exact anywhere
+        check_problem(generate(seed=seed, nodes=20, difficulty="hard"), nodes=20, max_abs=1000.0)
+    start = time.monotonic()
+    with pytest.raises(GenerationError, match="loosen a control"):
+        generate(seed=2, nodes=60, difficulty="easy")
+    assert time.monotonic() - start < 60  # the search gives up (15 s budget), it does not hang
+
+
 def test_counts_reported(capsys):
     # run last in this file: how many problems and keys the tests above checked
     with capsys.disabled():

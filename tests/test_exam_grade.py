@@ -100,6 +100,13 @@ def test_a_wrong_value_carries_into_the_backward_pass(key):
         "forward pass: z8 = ag.log(z6) should be ag.log(1) = 0")
 
 
+def test_a_spreadsheet_export_is_read(key):
+    # Excel: a byte-order mark, CRLF line ends, empty trailing columns, quoted cells
+    exported = "\ufeff" + ALL_RIGHT.replace("\n", ",,\r\n").replace(
+        "# seed: 1,,", "# seed: 1").replace("0,z9:mul,z8.grad,3", '0,"z9:mul",z8.grad,"3"')
+    assert grade(key, parse_answers(exported)).score == 15
+
+
 def test_markdown_answers_and_blanks(key):
     md = answer_template(generate(seed=1), "md")
     filled = fill(md, key, {("0", "z8.grad"): 3})

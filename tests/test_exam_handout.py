@@ -26,7 +26,7 @@ from ag.exam.handout import (
     template_rows,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 
 
 def pdf_pages(path: Path) -> list[bytes]:

@@ -136,3 +136,63 @@ def test_cli_max_elements_flag(tmp_path, capsys):
     assert main(["trace", str(f), "--max-elements", "49"]) == 0
     out = capsys.readouterr().out
     assert "--max-elements 49" not in out and "[[2  2  2  2  2  2  2]" in out
+
+
+def rule_of(run, op):
+    k = next(k for k, s in enumerate(run.steps) if s.node.op == op)
+    return run.rules(k)
+
+
+@pytest.mark.parametrize("form", ["text", "markdown", "latex"])
+def test_rules_are_filled_in_in_every_form(form):
+    x = ag.Tensor(np.arange(6.0).reshape(2, 3), label="x")
+    W = ag.Tensor(np.ones((3, 2)), label="W")
+    y = (ag.sum(x[:, [0, 2]]) + ag.mean(x, axis=1).sum() + ag.sum(x.T @ x.T.T, axis=0, keepdims=True).sum()
+         + ag.sum(x @ W))
+    run = ag.backward_trace(y)
+    out = getattr(run, form)()
+    if form == "latex":
+        out = out.replace(r"\_", "_").replace(r"\{", "{").replace(r"\}", "}")
+    for expected in (
+        "x.grad[:, [0, 2]] += ",  # the index of the getitem
+        "(x.grad has shape (2, 3); 0 elsewhere",
+        "/ 3",  # the count of mean over axis 1 of a (2, 3)
+        "mean over axis 1, keepdims=False: 3 elements each",
+        "sum over axis 0, keepdims=True",
+        ".transpose(1, 0)",  # the inverse permutation of a transpose
+        "the inverse of the permutation (1, 0)",
+        "W.grad += x.value.T @ ",  # the course's matrix-calculus form
+    ):
+        assert expected in out, (form, expected)
+
+
+def test_rule_facts_match_the_gradient():
+    # mean over axis 0 of a (4, 3): each element gets out.grad / 4; the rule says / 4
+    x = ag.Tensor(np.arange(12.0).reshape(4, 3), label="x")
+    run = ag.backward_trace(ag.sum(ag.mean(x, axis=0) * np.array([1.0, 2.0, 3.0])))
+    (rule,) = rule_of(run, "mean")
+    assert "broadcast_to(z1.grad.reshape(1, 3), (4, 3)) / 4" in rule.symbolic
+    np.testing.assert_allclose(x.grad, np.tile([0.25, 0.5, 0.75], (4, 1)))
+    # a permutation (2, 0, 1) is undone by its inverse (1, 2, 0)
+    t = ag.Tensor(np.zeros((2, 3, 4)), label="t")
+    run = ag.backward_trace(ag.sum(ag.transpose(t, (2, 0, 1))))
+    (rule,) = rule_of(run, "transpose")
+    assert ".transpose(1, 2, 0)" in rule.symbolic and "permutation (2, 0, 1)" in rule.symbolic
+    assert np.transpose(np.transpose(np.zeros((2, 3, 4)), (2, 0, 1)), (1, 2, 0)).shape == (2, 3, 4)
+
+
+def test_rich_displays_for_notebooks():
+    from ag.exam import generate
+
+    problem = generate(seed=3, ops=["mul", "add"], nodes=2)
+    assert problem._repr_markdown_() == problem.markdown()
+    X, Iy, W, b, loss = softmax_regression()
+    with ag.trace() as t:
+        loss.backward()
+    assert t._repr_markdown_() == t.markdown() and "<pre" in t._repr_html_()
+    md = W._repr_markdown_()
+    assert "requires_grad `True`" in md and "grad:" in md
+    for line in matrix_lines(W.grad):
+        assert line in md
+    assert "requires_grad=False" in repr(X) and " grad=" not in repr(X)
+    assert "requires_grad=True" in repr(W) and "\n       grad=[[" in repr(W)

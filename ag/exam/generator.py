@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,6 +228,9 @@ def hand_solvable(shape: Shape, leaf_values: list[float], decimals: int, max_abs
 # -- shapes ----------------------------------------------------------------------------
 
 
+_EXACT_AT_ONE_POINT = {"exp", "log", "tanh", "sigmoid"}
+
+
 def _op_sequence(rng: random.Random, c: Controls) -> list[str]:
     """The ops of the nodes, in order: the required ones, then as many distinct ones as fit."""
     chosen = list(dict.fromkeys(c.require))
@@ -234,6 +238,12 @@ def _op_sequence(rng: random.Random, c: Controls) -> list[str]:
     rng.shuffle(rest)
     while len(chosen) < c.nodes and rest:
         chosen.append(rest.pop())
+    if c.nodes > 2 * len(c.ops):
+        # a big problem: fill mostly with the ops that are exact almost anywhere; exp, log,
+        # tanh and sigmoid are exact only at one point each, and a dozen of them never are
+        exact_anywhere = [op for op in c.ops if op not in _EXACT_AT_ONE_POINT] or list(c.ops)
+        while len(chosen) < c.nodes:
+            chosen.append(rng.choice(exact_anywhere if rng.random() < 0.85 else c.ops))
     while len(chosen) < c.nodes:
         chosen.append(rng.choice(c.ops))
     rng.shuffle(chosen)
@@ -312,15 +322,23 @@ def _relus_ok(shape: Shape, values: list[float], want_negative: bool) -> bool:
     return negative == 0
 
 
-def draw(c: Controls, seed: int, shape_tries: int = 3000,
-         value_tries: int = 120) -> tuple[Shape, list[float]]:
-    """A shape and leaf values meeting every control; raises :class:`GenerationError`."""
+def draw(c: Controls, seed: int, shape_tries: int = 3000, value_tries: int = 120,
+         time_limit: float = 15.0) -> tuple[Shape, list[float]]:
+    """A shape and leaf values meeting every control; raises :class:`GenerationError`.
+
+    The search stops after ``time_limit`` seconds (tight controls on a big problem):
+    the same seed never gives another problem, but on a slow machine it may give up
+    where a fast one finds it.
+    """
+    deadline = time.monotonic() + time_limit
     level = DIFFICULTIES[c.difficulty]
     max_abs = c.max_abs if c.max_abs is not None else level.max_abs
     rng = random.Random(seed)
     lo, hi = level.leaves
     want_negative = rng.random() < level.relu_negative
     for _ in range(shape_tries):
+        if time.monotonic() > deadline:
+            break
         shape = _draw_shape(rng, c, c.leaves if c.leaves is not None else rng.randint(lo, hi))
         if shape is None or not _meets_shape_controls(shape, c):
             continue

@@ -149,6 +149,7 @@ def parse_answers(text: str, name: str = "answers") -> tuple[int | None, list[An
     seed: int | None = None
     rows: list[AnswerRow] = []
     header_seen = False
+    text = text.lstrip("\ufeff")  # a spreadsheet's byte-order mark
     markdown = any(line.lstrip().startswith("|") for line in text.splitlines())
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -168,6 +169,8 @@ def parse_answers(text: str, name: str = "answers") -> tuple[int | None, list[An
                 continue
         else:
             cells = [c.strip() for c in next(csv.reader(io.StringIO(line)))]
+        while len(cells) > 4 and not cells[-1]:  # a spreadsheet's empty trailing columns
+            cells.pop()
         if len(cells) != 4:
             raise AnswerFormatError(f"{where}: expected 4 columns (iteration, node, quantity, answer), "
                                     f"found {len(cells)}: {raw!r}")

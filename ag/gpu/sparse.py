@@ -2,7 +2,8 @@
 
 ``ag.spcmatmul`` never moves a matrix by itself: a host scipy matrix next to a device
 tensor is an error. :func:`to_device_sparse` makes the device copy once; it is cached
-per (matrix, device) for as long as the host matrix lives, so a geometry-keyed cache
+per (matrix, device) for as long as the host matrix lives and holds the same entries
+(a change in place, ``S.data *= 3``, makes a new device copy), so a geometry-keyed cache
 of host im2col matrices gives a per-device cache for free.
 
 >>> import scipy.sparse as sp
@@ -47,10 +48,14 @@ def to_device_sparse(matrix: Any, device: Any = "cuda") -> Any:
             _cache[id(matrix)] = per_device
         except TypeError:  # not weak-referenceable: no caching
             pass
-    moved = per_device.get(target)
-    if moved is None:
-        moved = _move(matrix, target)
-        per_device[target] = moved
+    from ag.ops.linalg import SparseSnapshot
+
+    cached = per_device.get(target)
+    if cached is not None and cached[1].matches(matrix):
+        return cached[0]
+    # first move, or the host matrix changed since (S.data *= 3): move it again
+    moved = _move(matrix, target)
+    per_device[target] = (moved, SparseSnapshot(matrix))
     return moved
 
 

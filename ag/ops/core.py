@@ -317,6 +317,11 @@ class Tensor:
     def __float__(self) -> float:
         return self.item()
 
+    def rule_facts(self) -> dict[str, str]:
+        """What fills this node's rule text: axis, keepdims, count, index, permutation, ..."""
+        key = "pow_const" if self.op == "pow" and len(self.inputs) == 1 else None
+        return registry.rule_facts("tensor", self, key)
+
     def backward_rule(self) -> tuple[str, ...]:
         """This node's backward rule as text, one template per input (for traces).
 
@@ -645,15 +650,17 @@ def _reflected(function: Any) -> Any:
 def register_op(name: str, function: Any, rules: tuple, text: tuple[str, ...], *,
                 arity: int | None = 1, methods: tuple[str, ...] = (),
                 reflected: tuple[str, ...] = (), op: str | None = None,
-                domain: str | None = None, kinks: tuple[float, ...] = ()) -> Any:
+                domain: str | None = None, kinks: tuple[float, ...] = (),
+                facts: Any = None) -> Any:
     """Register a Tensor op in :mod:`ag.registry` and put its methods on Tensor.
 
     ``methods`` are method names that call ``function(self, ...)`` directly (its
     signature is the method's); ``reflected`` are operators called for the right
-    operand (``__radd__``: ``function(other, self)``). Returns ``function``.
+    operand (``__radd__``: ``function(other, self)``); ``facts(node)`` gives the text
+    that fills the rule text's ``{axis}``, ``{count}``, ... for a node. Returns ``function``.
     """
     registry.register("tensor", name, function=function, rules=rules, text=text, arity=arity,
-                      methods=methods + reflected, op=op, domain=domain, kinks=kinks,
+                      methods=methods + reflected, op=op, domain=domain, kinks=kinks, facts=facts,
                       summary=(function.__doc__ or "").strip().split("\n")[0] if function else "")
     for method in methods:
         setattr(Tensor, method, function)

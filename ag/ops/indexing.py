@@ -17,6 +17,7 @@ from ag.ops.api import (
     make_node,
     register_op,
 )
+from ag.ops.rule_facts import index_text, shape_text
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -48,7 +49,14 @@ def index_add(g: Any, index: Any, shape: tuple, basic: bool = False) -> Any:
     return _index_add_array(g, index, shape, basic)
 
 
-register_op("index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[index]",))
+def _index_facts(node: Tensor) -> dict[str, str]:
+    ctx = node._ctx
+    shape = ctx[1] if len(ctx) > 1 else node.value.shape  # index_add keeps only the index
+    return {"index": index_text(ctx[0]), "shape": shape_text(shape)}
+
+
+register_op("index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[{index}]",),
+            facts=_index_facts)
 
 
 def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
@@ -99,7 +107,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return make_node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
 
 
-register_op("getitem", getitem, (_getitem_rule,), ("{a}.grad[index] += {out}.grad",),
+register_op("getitem", getitem, (_getitem_rule,),
+            ("{a}.grad[{index}] += {out}.grad   ({a}.grad has shape {shape}; 0 elsewhere; "
+             "repeated indices add up)",), facts=_index_facts,
             methods=("__getitem__",))
 
 

@@ -104,8 +104,16 @@ def matmul(a: Any, b: Any) -> Tensor:
     return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
 
 
+def _matmul_facts(node: Tensor) -> dict[str, str]:
+    a, b = node.inputs
+    # 2-D: the course's X.T; batched: the last two axes swapped; a vector stays a vector
+    return {"aT": ".T" if a.ndim == 2 else (".swapaxes(-1, -2)" if a.ndim > 2 else ""),
+            "bT": ".T" if b.ndim == 2 else (".swapaxes(-1, -2)" if b.ndim > 2 else "")}
+
+
 register_op("matmul", matmul, (_matmul_a, _matmul_b),
-            ("{a}.grad += {out}.grad @ {b}.value.T", "{b}.grad += {a}.value.T @ {out}.grad"),
+            ("{a}.grad += {out}.grad @ {b}.value{bT}", "{b}.grad += {a}.value{aT} @ {out}.grad"),
+            facts=_matmul_facts,
             arity=2, methods=("__matmul__",), reflected=("__rmatmul__",))
 
 
@@ -132,10 +140,9 @@ def _selection_columns(s: Any) -> Any:
     arrays are read-only (im2col's shared matrices) is trusted while they are the same
     arrays; any other is compared with a copy of its arrays.
     """
-    arrays = _defining_arrays(s)
     cached = getattr(s, "_ag_selection", None)
-    if cached is not None and _unchanged(s, arrays, cached):
-        return cached[3]
+    if cached is not None and cached[0].matches(s):
+        return cached[1]
     result = None
     if type(s).__module__.startswith("scipy"):
         csc = s.tocsc()
@@ -148,28 +155,48 @@ def _selection_columns(s: Any) -> Any:
             data[filled] = csc.data
             empty = np.flatnonzero(~filled)
             result = (rows, None if np.all(data == 1) else data, empty if empty.size else None)
-    frozen = all(not a.flags.writeable for a in arrays)
-    snapshot = () if frozen else tuple(a.copy() for a in arrays)
     try:
-        s._ag_selection = (s.shape, arrays, snapshot, result)
+        s._ag_selection = (SparseSnapshot(s), result)
     except AttributeError:  # a matrix type that takes no attributes: analyse each time
         pass
     return result
 
 
-def _defining_arrays(s: Any) -> tuple:
-    """The NumPy arrays that hold a scipy matrix's entries (data, indices, indptr, ...)."""
-    names = ("data", "indices", "indptr", "row", "col", "offsets")
-    return tuple(a for a in (getattr(s, n, None) for n in names) if isinstance(a, np.ndarray))
+class SparseSnapshot:
+    """What a scipy.sparse matrix held when something derived from it was cached.
 
+    ``matches(s)`` is True while ``s`` still holds exactly that: the same arrays
+    (``S[0, 0] = 5`` on a new entry replaces them) with the same contents (``S.data *= 3``
+    changes them in place). Read-only arrays (im2col's shared matrices) are trusted
+    without a comparison; writable ones are compared with a copy taken here.
 
-def _unchanged(s: Any, arrays: tuple, cached: tuple) -> bool:
-    shape, old, snapshot, _ = cached
-    if s.shape != shape or len(arrays) != len(old) or any(a is not b for a, b in zip(arrays, old)):
-        return False
-    if not snapshot:  # read-only arrays, the same objects: they cannot have changed
-        return all(not a.flags.writeable for a in arrays)
-    return all(np.array_equal(a, b) for a, b in zip(arrays, snapshot))
+    >>> import scipy.sparse as sp
+    >>> S = sp.csr_matrix([[1.0, 0.0], [0.0, 2.0]]); snap = SparseSnapshot(S)
+    >>> snap.matches(S)
+    True
+    >>> S.data *= 3
+    >>> snap.matches(S)
+    False
+    """
+
+    __slots__ = ("shape", "arrays", "copies")
+
+    def __init__(self, s: Any) -> None:
+        names = ("data", "indices", "indptr", "row", "col", "offsets")
+        self.shape = s.shape
+        self.arrays = tuple(a for a in (getattr(s, n, None) for n in names) if isinstance(a, np.ndarray))
+        frozen = all(not a.flags.writeable for a in self.arrays)
+        self.copies = None if frozen else tuple(a.copy() for a in self.arrays)
+
+    def matches(self, s: Any) -> bool:
+        names = ("data", "indices", "indptr", "row", "col", "offsets")
+        now = tuple(a for a in (getattr(s, n, None) for n in names) if isinstance(a, np.ndarray))
+        if s.shape != self.shape or len(now) != len(self.arrays) or any(
+                a is not b for a, b in zip(now, self.arrays)):
+            return False
+        if self.copies is None:  # read-only then; still read-only now means unchanged
+            return all(not a.flags.writeable for a in now)
+        return all(np.array_equal(a, b) for a, b in zip(now, self.copies))
 
 
 def _dense_times_sparse(x: Any, s: Any) -> Any:

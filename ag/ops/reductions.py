@@ -17,6 +17,7 @@ from ag.ops.api import (
     register_method,
     register_op,
 )
+from ag.ops.rule_facts import reduction_facts
 from ag.ops.shape import broadcast_to
 
 
@@ -44,7 +45,14 @@ def tsum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return make_node(value, (x,), "sum", (_sum_rule,), (keepdims_shape(x.shape, axes), x.shape))
 
 
-register_op("sum", tsum, (_sum_rule,), ("{a}.grad += broadcast({out}.grad)",), methods=("sum",))
+def _sum_facts(node: Tensor) -> dict[str, str]:
+    keep_shape, in_shape = node._ctx
+    return reduction_facts(node, keep_shape, in_shape)
+
+
+register_op("sum", tsum, (_sum_rule,),
+            ("{a}.grad += broadcast_to({g_keep}, {shape})   (sum over axis {axis}, keepdims={keepdims})",),
+            methods=("sum",), facts=_sum_facts)
 
 
 def _mean_rule(g, out, ctx, a):
@@ -62,8 +70,15 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
                  (keepdims_shape(x.shape, axes), x.shape, scale))
 
 
-register_op("mean", mean, (_mean_rule,), ("{a}.grad += broadcast({out}.grad) / count",),
-            methods=("mean",))
+def _mean_facts(node: Tensor) -> dict[str, str]:
+    keep_shape, in_shape, scale = node._ctx
+    return reduction_facts(node, keep_shape, in_shape)
+
+
+register_op("mean", mean, (_mean_rule,),
+            ("{a}.grad += broadcast_to({g_keep}, {shape}) / {count}   "
+             "(mean over axis {axis}, keepdims={keepdims}: {count} elements each)",),
+            methods=("mean",), facts=_mean_facts)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -104,8 +119,15 @@ def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _extreme(x, axis, keepdims, "max")
 
 
+def _extreme_facts(node: Tensor) -> dict[str, str]:
+    mask, keep_shape = node._ctx
+    return reduction_facts(node, keep_shape, node.inputs[0].shape)
+
+
 register_op("max", tmax, (_extreme_rule,),
-            ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",), methods=("max",))
+            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+             "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
+            methods=("max",), facts=_extreme_facts)
 
 
 def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -114,4 +136,6 @@ def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 register_op("min", tmin, (_extreme_rule,),
-            ("{a}.grad += {out}.grad * ({a}.value == {out}.value) / count",), methods=("min",))
+            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+             "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
+            methods=("min",), facts=_extreme_facts)

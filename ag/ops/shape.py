@@ -18,6 +18,7 @@ from ag.ops.api import (
     register_method,
     register_op,
 )
+from ag.ops.rule_facts import shape_text
 
 
 def _reshape_rule(g, out, in_shape, a):
@@ -46,7 +47,12 @@ def _reshape_method(self: Tensor, *shape: Any) -> Tensor:
     return reshape(self, shape)
 
 
-register_op("reshape", reshape, (_reshape_rule,), ("{a}.grad += {out}.grad.reshape({a}.shape)",))
+def _reshape_facts(node: Tensor) -> dict[str, str]:
+    return {"shape": shape_text(node._ctx), "out_shape": shape_text(node.value.shape)}
+
+
+register_op("reshape", reshape, (_reshape_rule,),
+            ("{a}.grad += {out}.grad.reshape{shape}   (back from {out_shape})",), facts=_reshape_facts)
 register_method("reshape", _reshape_method)
 
 
@@ -81,8 +87,14 @@ def _transpose_method(self: Tensor, *axes: Any) -> Tensor:
     return transpose(self, axes or None)
 
 
+def _transpose_facts(node: Tensor) -> dict[str, str]:
+    axes = tuple(int(a) for a in node._ctx)
+    return {"perm": shape_text(axes), "inverse": shape_text(tuple(int(i) for i in np.argsort(axes)))}
+
+
 register_op("transpose", transpose, (_transpose_rule,),
-            ("{a}.grad += {out}.grad.transpose(inverse axes)",))
+            ("{a}.grad += {out}.grad.transpose{inverse}   (the inverse of the permutation {perm})",),
+            facts=_transpose_facts)
 register_method("transpose", _transpose_method)
 
 
@@ -157,5 +169,12 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     return make_node(value, (x,), "broadcast_to", (_broadcast_rule,))
 
 
+def _broadcast_facts(node: Tensor) -> dict[str, str]:
+    big, small = node.value.shape, node.inputs[0].shape
+    lead = len(big) - len(small)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(small) if n == 1 and big[lead + i] != 1)
+    return {"axes": shape_text(axes), "shape": shape_text(small)}
+
+
 register_op("broadcast_to", broadcast_to, (_broadcast_rule,),
-            ("{a}.grad += {out}.grad summed to {a}.shape",))
+            ("{a}.grad += {out}.grad summed over axes {axes} to shape {shape}",), facts=_broadcast_facts)

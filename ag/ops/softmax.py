@@ -14,6 +14,7 @@ from ag.ops.api import (
     normalize_axes,
     register_op,
 )
+from ag.ops.rule_facts import index_text, reduction_facts
 
 
 def _softmax_rule(g, out, axis, a):
@@ -53,9 +54,14 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     return make_node(e / e.sum(axis=ax, keepdims=True), (x,), "softmax", (_softmax_rule,), ax)
 
 
+def _axis_facts(node: Tensor) -> dict[str, str]:
+    return {"axis": str(node._ctx)}
+
+
 register_op("softmax", softmax, (_softmax_rule,),
-            ("{a}.grad += {out}.value * ({out}.grad - sum({out}.grad * {out}.value))",),
-            methods=("softmax",))
+            ("{a}.grad += {out}.value * ({out}.grad - sum({out}.grad * {out}.value, axis={axis}, "
+             "keepdims=True))",),
+            methods=("softmax",), facts=_axis_facts)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -69,7 +75,8 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 
 
 register_op("log_softmax", log_softmax, (_log_softmax_rule,),
-            ("{a}.grad += {out}.grad - exp({out}.value) * sum({out}.grad)",), methods=("log_softmax",))
+            ("{a}.grad += {out}.grad - exp({out}.value) * sum({out}.grad, axis={axis}, keepdims=True)",),
+            methods=("log_softmax",), facts=_axis_facts)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -81,8 +88,14 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return make_node(value, (x,), "logsumexp", (_logsumexp_rule,), keep.shape)
 
 
+def _logsumexp_facts(node: Tensor) -> dict[str, str]:
+    return reduction_facts(node, node._ctx, node.inputs[0].shape)
+
+
 register_op("logsumexp", logsumexp, (_logsumexp_rule,),
-            ("{a}.grad += {out}.grad * exp({a}.value - {out}.value)",), methods=("logsumexp",))
+            ("{a}.grad += {g_keep} * exp({a}.value - {out_keep})   "
+             "(logsumexp over axis {axis}, keepdims={keepdims}: softmax of {a} along it)",),
+            methods=("logsumexp",), facts=_logsumexp_facts)
 
 
 def _cross_entropy_rule(g, out, ctx, z):
@@ -137,5 +150,12 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
 
 
+def _cross_entropy_facts(node: Tensor) -> dict[str, str]:
+    labels, lse, scale, per_row = node._ctx
+    n = round(1 / scale) if scale else 1
+    return {"n": str(n), "labels": index_text(labels)}
+
+
 register_op("cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
-            ("{a}.grad += (softmax({a}.value) - onehot(labels)) * {out}.grad / n",))
+            ("{a}.grad += (softmax({a}.value, axis=-1) - onehot([{labels}])) * {out}.grad / {n}",),
+            facts=_cross_entropy_facts)
