@@ -258,7 +258,7 @@ def test_fit_and_predict_on_backend(device):
 
 # -- the op suite's tables, with drawn shapes, on the devices -----------------------------------
 
-try:  # the op suite's own tables (tests/test_tensor_ops.py): the same ops, drawn inputs
+try:  # the op suite's own tables (tests/ops/test_tensor_ops.py): the same ops, drawn inputs
     import test_tensor_ops as _ops
 except ImportError:  # pragma: no cover - the op suite moved; its tables are optional here
     _ops = None
