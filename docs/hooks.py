@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -19,8 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ag"
 FROM_ROOT = {"index.md": "README.md", "changelog.md": "CHANGELOG.md",
              "contributing.md": "CONTRIBUTING.md"}
-LINKS = {"(docs/": "(", "(CHANGELOG.md)": "(changelog.md)", "(CONTRIBUTING.md)": "(contributing.md)",
-         "(LICENSE)": "(license.md)", "(README.md)": "(index.md)"}
+# Links in the repository's Markdown, rewritten to the site's pages (an #anchor is kept).
+PAGES = {"CHANGELOG.md": "changelog.md", "CONTRIBUTING.md": "contributing.md", "LICENSE": "license.md",
+         "README.md": "index.md"}
+LINK = re.compile(r"\]\((docs/)?([^)#\s]*)(#[^)\s]*)?\)")
 
 
 def public_modules() -> list[str]:
@@ -37,9 +40,13 @@ def public_modules() -> list[str]:
 
 
 def _rewrite_links(text: str) -> str:
-    for old, new in LINKS.items():
-        text = text.replace(old, new)
-    return text
+    def site_link(match: re.Match) -> str:
+        in_docs, target, anchor = match.group(1), match.group(2), match.group(3) or ""
+        if in_docs:
+            return f"]({target}{anchor})"
+        return f"]({PAGES.get(target, target)}{anchor})"
+
+    return LINK.sub(site_link, text)
 
 
 def _notebooks(docs_dir: Path) -> list[str]:

@@ -253,6 +253,31 @@ def test_float32_leaf_gets_a_float32_grad_from_float64_data():
     np.testing.assert_array_equal(w.grad, [6.0, 8.0])
 
 
+def test_float32_leaf_grad_keeps_its_dtype_under_create_graph():
+    # y = sum((W x)^2): dy/dW_ij = 2 (W x)_i x_j; d/dW_kl of sum_ij dy/dW_ij = 2 x_l sum(x)
+    W = ag.tensor(np.ones((2, 2)), dtype=np.float32, label="W")
+    x = np.array([1.0, 2.0])  # float64 data
+    ((W @ x) ** 2).sum().backward(create_graph=True)
+    assert isinstance(W.grad, ag.Tensor) and W.grad.dtype == np.float32
+    np.testing.assert_allclose(W.grad.value, [[6.0, 12.0], [6.0, 12.0]])
+    first = W.grad
+    W.grad = None
+    first.sum().backward()
+    assert W.grad.dtype == np.float32
+    np.testing.assert_allclose(W.grad, [[6.0, 12.0], [6.0, 12.0]])
+
+
+def test_astype_gradient_goes_back_in_the_input_dtype():
+    x = ag.tensor([1.5, -2.0])
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32 and y.op == "astype"
+    (y ** 3).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_allclose(x.grad, 3 * np.array([1.5, -2.0]) ** 2)
+    with pytest.raises(TypeError, match="astype"):
+        x.astype(np.int64)
+
+
 # -- item 12: a float index is refused --------------------------------------------------------
 
 

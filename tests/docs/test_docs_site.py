@@ -28,8 +28,10 @@ def test_api_pages_cover_the_public_modules_only():
 
 def test_readme_links_are_rewritten_for_the_site():
     hooks = _load("hooks", "mkdocs")
-    text = "![x](docs/stepper.png) [c](CHANGELOG.md) [l](LICENSE) [n](docs/notebooks/a.ipynb)"
-    site = "![x](stepper.png) [c](changelog.md) [l](license.md) [n](notebooks/a.ipynb)"
+    text = ("![x](docs/stepper.png) [c](CHANGELOG.md) [l](LICENSE) [n](docs/notebooks/a.ipynb) "
+            "[a](CONTRIBUTING.md#adding-an-op) [w](https://example.org/x.md) [s](#speed)")
+    site = ("![x](stepper.png) [c](changelog.md) [l](license.md) [n](notebooks/a.ipynb) "
+            "[a](contributing.md#adding-an-op) [w](https://example.org/x.md) [s](#speed)")
     assert hooks._rewrite_links(text) == site
 
 
@@ -44,3 +46,27 @@ def test_doctest_examples_are_fenced_and_fences_left_alone():
     assert ext.SPHINX_ROLE.sub(r"\1", "see :mod:`ag.registry` and :meth:`Scalar.backward`") == (
         "see `ag.registry` and `Scalar.backward`"
     )
+
+
+def test_markdown_links_resolve_on_the_site():
+    """A relative link in the pages the site shows must lead to a page or file it has:
+    a file under docs/, or one of the repository files the site turns into pages.
+    (`make docs` fails on any other under --strict; this says so in `make test` too.)"""
+    import re
+
+    root = DOCS.parent
+    pages = {"CHANGELOG.md", "CONTRIBUTING.md", "LICENSE", "README.md"}
+    link = re.compile(r"\]\(([^)\s]+)\)")
+    bad = []
+    for name in ("README.md", "CONTRIBUTING.md", "CHANGELOG.md", "docs/performance-notes.md"):
+        base = (root / name).parent
+        for target in link.findall((root / name).read_text(encoding="utf-8")):
+            path = target.split("#", 1)[0]
+            if not path or re.match(r"^[a-z]+:", path):
+                continue  # an anchor on the page, or a web address
+            resolved = (base / path).resolve()
+            in_docs = DOCS in resolved.parents and resolved.exists()
+            if not (in_docs or (resolved.parent == root and resolved.name in pages)):
+                bad.append(f"{name} -> {target}")
+    assert not bad, ("links the docs site cannot follow (link to a file under docs/ or one of "
+                     f"{sorted(pages)}, or write the path as `code`): {bad}")

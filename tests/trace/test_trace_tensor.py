@@ -85,6 +85,10 @@ def test_text_lines_stay_short_and_not_reached_is_one_symbol():
     run = ag.backward_trace(loss)
     text = run.text()
     assert max(len(line) for line in text.splitlines()) <= 100
+    import runpy
+    attention = runpy.run_path(str(__import__("pathlib").Path(__file__).parents[1] / "exercises"
+                                   / "attention_block.py"), run_name="x")["TRACE"].last.text()
+    assert max(len(line) for line in attention.splitlines()) <= 100
     assert "None" not in text and "None" not in run.markdown()
     s = ag.Scalar(2.0, label="s")
     r = ag.backward_trace(s * s * s)
