@@ -31,7 +31,7 @@ none installed the loop is the bare ``for node in reversed(order): node._backwar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ContextDecorator, contextmanager, suppress
 from typing import Any, Protocol
 
 
@@ -99,8 +99,11 @@ def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) 
             key = id(child)
             if not seen(key):
                 mark(key)
-                push((child, iter(child.inputs)))
-                break
+                inputs = child.inputs
+                if inputs:
+                    push((child, iter(inputs)))
+                    break
+                append(child)  # a leaf is finished as soon as it is reached: no frame
         else:
             pop()
             append(node)
@@ -159,7 +162,8 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
         root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
         if not _observers:
             for node in reversed(steps):
-                node._backward()
+                if node.inputs:  # a leaf's step does nothing (the Node protocol): not called
+                    node._backward()
                 if release:
                     node.grad = cleared_grad
             return order
@@ -252,8 +256,26 @@ def observe_backward(observer: BackwardObserver) -> Iterator[BackwardObserver]:
         _observers.remove(observer)
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
+class _GradSwitch(ContextDecorator):
+    """Set ``grad_mode.enabled`` inside a ``with`` block (or a decorated function), and
+    restore it after, also after an error. A class rather than a generator-based
+    context manager: it is entered on every training step's update."""
+
+    __slots__ = ("_previous",)
+    _value = True
+
+    def __enter__(self) -> None:
+        self._previous = grad_mode.enabled
+        grad_mode.enabled = self._value
+
+    def __exit__(self, *exc: object) -> None:
+        grad_mode.enabled = self._previous
+
+    def _recreate_cm(self) -> _GradSwitch:  # a decorated function, maybe recursive: fresh each call
+        return type(self)()
+
+
+class no_grad(_GradSwitch):  # noqa: N801 (named like the function it was, and torch's)
     """Build no graph inside the block: for parameter updates and evaluation.
 
     >>> import ag
@@ -264,23 +286,16 @@ def no_grad() -> Iterator[None]:
     >>> y.inputs
     ()
     """
-    previous = grad_mode.enabled
-    grad_mode.enabled = False
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
+
+    __slots__ = ()
+    _value = False
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
+class enable_grad(_GradSwitch):  # noqa: N801
     """Record graphs again inside a ``no_grad`` block."""
-    previous = grad_mode.enabled
-    grad_mode.enabled = True
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
+
+    __slots__ = ()
+    _value = True
 
 
 def is_grad_enabled() -> bool:

@@ -2,6 +2,7 @@
 
     python benchmarks/course_workloads.py                   # all four, both dtypes
     python benchmarks/course_workloads.py --only attention conv --rounds 60
+    python benchmarks/course_workloads.py --cpu-time         # steadier on a busy machine
 
 Each workload is written with the public API only (``ag.Tensor``, operators,
 ``ag.softmax``, ``ag.moveaxis``, ``ag.nn.functional``) and timed against a
@@ -19,10 +20,14 @@ reference in the same process:
   (PyTorch eager is printed for reference).
 
 Method: rounds, each timing a short burst of steps of every implementation, in an
-order that alternates from round to round; the figure is the median over rounds
-of the per-round ratio ag / reference (a slower machine midway slows both sides
-of a round alike), with its interquartile range. Medians of the times are printed
-too. OPENBLAS_THREAD_TIMEOUT and GOMP_SPINCOUNT are set below before NumPy and
+order that alternates from round to round (the warm-up steps take turns too); the
+figure is the median over rounds of the per-round ratio ag / reference (a slower
+machine midway slows both sides of a round alike), with its interquartile range.
+Medians of the times are printed too, and each implementation's page faults per
+step: with glibc's default settings a step whose arrays do not fit the heap's free
+space page-faults them in afresh, which can cost more than its arithmetic, and
+which side of a comparison pays it depends on how the two share the heap.
+OPENBLAS_THREAD_TIMEOUT and GOMP_SPINCOUNT are set below before NumPy and
 PyTorch load, so that idle BLAS/OpenMP threads sleep instead of spinning on the
 other library's cores. Every implementation's gradients are checked against the
 reference before it is timed.
@@ -37,6 +42,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -58,6 +64,8 @@ except ImportError:  # PyTorch is optional except for the conv reference
     torch = None
 
 LR = 0.01
+# wall-clock time, or with --cpu-time this thread's CPU time (one BLAS/torch thread)
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
 
 
 # --- timing --------------------------------------------------------------------------------
@@ -68,44 +76,58 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def interleaved(steps: dict[str, Callable[[], Any]], rounds: int, burst: int,
                 warmup: int = 3) -> dict[str, list[float]]:
-    """Seconds per step of each implementation, one entry per round."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
+    """Seconds per step of each implementation, one entry per round; the page faults
+    per step of each are kept under the key ``(name, "faults")``."""
     names = list(steps)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
+    for _ in range(warmup):  # warmed up in turn too, as they are timed
+        for name in names:
+            steps[name]()
+    times: dict[Any, list[float]] = {name: [] for name in names}
+    faults: dict[str, int] = dict.fromkeys(names, 0)
+    clock = CLOCK[0]
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             step = steps[name]
+            f0 = _minor_faults()
             start = clock()
             for _ in range(burst):
                 step()
             times[name].append((clock() - start) / burst)
+            faults[name] += _minor_faults() - f0
+    for name in names:
+        times[(name, "faults")] = [faults[name] / (rounds * burst)]
     return times
 
 
 def report(title: str, times: dict[str, list[float]], reference: str, target: float | None) -> dict:
     """Print one table: each column's median time, and its per-round ratio to ``reference``."""
     print(title)
-    print(f"  {'':8} {'median ms':>10} {'ratio to ' + reference:>16} {'IQR of ratio':>15}")
+    print(f"  {'':8} {'median ms':>10} {'ratio to ' + reference:>16} {'IQR of ratio':>15} "
+          f"{'faults/step':>12}")
     ref = times[reference]
-    result = {}
-    for name, ts in times.items():
+    names = [name for name in times if not isinstance(name, tuple)]
+    result: dict[str, Any] = {}
+    for name in names:
+        ts = times[name]
         ms = statistics.median(ts) * 1e3
+        faults = f"{times[(name, 'faults')][0]:12.0f}"
         if name == reference:
-            print(f"  {name:8} {ms:10.3f} {'1':>16} {'':>15}")
+            print(f"  {name:8} {ms:10.3f} {'1':>16} {'':>15} {faults}")
             continue
         ratios = [t / r for t, r in zip(ts, ref)]
         q1, q2, q3 = quartiles(ratios)
         mark = ""
         if name == "ag" and target is not None:
             mark = f"   target <= {target:.2f}x: " + ("met" if q2 <= target else "NOT met")
-        print(f"  {name:8} {ms:10.3f} {q2:15.3f}x {q1:7.3f}-{q3:.3f}{mark}")
+        print(f"  {name:8} {ms:10.3f} {q2:15.3f}x {q1:7.3f}-{q3:.3f} {faults}{mark}")
         result[name] = (q2, q1, q3)
-    result["ms"] = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    result["ms"] = {name: statistics.median(times[name]) * 1e3 for name in names}
     print(f"  ({len(ref)} rounds; load average {os.getloadavg()[0]:.2f})")
     return result
 
@@ -391,7 +413,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"),
                         default=["float32", "float64"])
     parser.add_argument("--rounds", type=int, default=41, help="rounds per workload and dtype")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread for BLAS and torch, timed by this thread's CPU time: "
+                             "steadier on a machine that other processes keep busy")
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        if torch is not None:
+            torch.set_num_threads(1)
+        CLOCK[0] = time.thread_time
+        print("timing: CPU time of this thread, 1 BLAS thread, 1 torch thread")
+    else:
+        print("timing: wall clock, library default BLAS threads, torch 2 threads")
     torch_version = torch.__version__ + " (2 threads)" if torch else "not installed"
     print(f"numpy {np.__version__}, torch {torch_version}, "
           f"{os.cpu_count()} CPUs; OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}, "

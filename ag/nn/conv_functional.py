@@ -38,8 +38,10 @@ from ag import registry
 from ag.nn.im2col import (
     check_geometry,
     col2im_columns,
+    col2im_naive,
     col2im_strided,
     conv2d_naive,
+    conv2d_naive_grad,
     im2col_columns,
     im2col_matrix,
     im2col_naive,
@@ -135,53 +137,17 @@ def _first_order_only(g: Any, op: str) -> None:
 def _naive_patches_rule(g, out, ctx, x):
     _first_order_only(g, "im2col(method='naive')")
     K, stride, padding = ctx
-    N, Cin, H, W = x.shape
-    Hout, Wout = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-    grad = np.zeros(x.shape, dtype=g.dtype)
-    for n in range(N):
-        for ho in range(Hout):
-            for wo in range(Wout):
-                for c in range(Cin):
-                    for ki in range(K):
-                        for kj in range(K):
-                            h, w = ho * stride + ki - padding, wo * stride + kj - padding
-                            if 0 <= h < H and 0 <= w < W:
-                                grad[n, c, h, w] += g[n, ho * Wout + wo, (c * K + ki) * K + kj]
-    return grad
-
-
-def _naive_conv_loops(g, x, weight, stride, padding, want):
-    """The conv's seven loops once more, accumulating the gradient ``want`` ("x" or "w")."""
-    N, Cin, H, W = x.shape
-    Cout = weight.shape[1]
-    K = int(round((weight.shape[0] / Cin) ** 0.5))
-    Hout, Wout = g.shape[2], g.shape[3]
-    grad = np.zeros(x.shape if want == "x" else weight.shape, dtype=g.dtype)
-    for n in range(N):
-        for co in range(Cout):
-            for ho in range(Hout):
-                for wo in range(Wout):
-                    for c in range(Cin):
-                        for ki in range(K):
-                            for kj in range(K):
-                                h, w = ho * stride + ki - padding, wo * stride + kj - padding
-                                if 0 <= h < H and 0 <= w < W:
-                                    row = (c * K + ki) * K + kj
-                                    if want == "x":
-                                        grad[n, c, h, w] += g[n, co, ho, wo] * weight[row, co]
-                                    else:
-                                        grad[row, co] += g[n, co, ho, wo] * x[n, c, h, w]
-    return grad
+    return col2im_naive(g, x.shape, K, stride, padding)
 
 
 def _naive_conv_x(g, out, ctx, x, weight, *bias):
     _first_order_only(g, "conv2d(method='naive')")
-    return _naive_conv_loops(g, x, weight, *ctx, want="x")
+    return conv2d_naive_grad(g, x, weight, *ctx, want="x")
 
 
 def _naive_conv_w(g, out, ctx, x, weight, *bias):
     _first_order_only(g, "conv2d(method='naive')")
-    return _naive_conv_loops(g, x, weight, *ctx, want="w")
+    return conv2d_naive_grad(g, x, weight, *ctx, want="w")
 
 
 def _naive_conv_b(g, out, ctx, x, weight, bias):

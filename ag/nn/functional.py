@@ -228,22 +228,25 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Any:
 def _labels(labels: Any, like: Any, ignore_index: int | None) -> Any:
     """Integer labels on ``like``'s device, checked against ``like``'s shape ``(..., C)``."""
     n_classes, batch_shape = like.shape[-1], tuple(like.shape[:-1])
-    y = _array(labels, like=like)
-    xp = _xp(y)
-    if y.dtype.kind == "f":
-        whole = xp.isfinite(y) & (y == xp.round(y))
-        if not bool(xp.all(whole)):
+    if type(labels) is np.ndarray and labels.dtype.kind in "iu" and type(like.value) is np.ndarray:
+        y = labels  # the common case, NumPy int labels for host logits: nothing to convert
+    else:
+        y = _array(labels, like=like)
+        xp = _xp(y)
+        if y.dtype.kind == "f":
+            whole = xp.isfinite(y) & (y == xp.round(y))
+            if not bool(xp.all(whole)):
+                raise TypeError(
+                    f"cross_entropy: labels of shape {tuple(y.shape)} (dtype {y.dtype}) hold "
+                    f"{float(y[~whole].ravel()[0])!r}; labels must be integer class indices "
+                    f"0..{n_classes - 1} for logits of shape {tuple(like.shape)}"
+                )
+            y = y.astype(np.int64)
+        elif y.dtype.kind not in "iu":
             raise TypeError(
-                f"cross_entropy: labels of shape {tuple(y.shape)} (dtype {y.dtype}) hold "
-                f"{float(y[~whole].ravel()[0])!r}; labels must be integer class indices "
-                f"0..{n_classes - 1} for logits of shape {tuple(like.shape)}"
+                f"cross_entropy: labels must be integer class indices 0..{n_classes - 1} for logits "
+                f"of shape {tuple(like.shape)}, got dtype {y.dtype}"
             )
-        y = y.astype(np.int64)
-    elif y.dtype.kind not in "iu":
-        raise TypeError(
-            f"cross_entropy: labels must be integer class indices 0..{n_classes - 1} for logits "
-            f"of shape {tuple(like.shape)}, got dtype {y.dtype}"
-        )
     if y.shape != batch_shape:
         raise ValueError(
             f"cross_entropy: logits of shape {batch_shape + (n_classes,)} need labels of shape "

@@ -22,8 +22,10 @@ Beside it, for teaching and for checking each other:
   adjoint (the backward pass: patch gradients summed back onto the pixels);
   :func:`im2col_columns` / :func:`col2im_columns` do the same in the transposed,
   column-per-patch layout ``(N, Cin*K*K, P)``, which copies ten times faster;
-* :func:`im2col_naive` and :func:`conv2d_naive` are the plain loops (the seven
-  nested loops of a convolution), the reference the others are tested against.
+* :func:`im2col_naive`, :func:`col2im_naive`, :func:`conv2d_naive` and
+  :func:`conv2d_naive_grad` are the plain loops (the seven nested loops of a
+  convolution, written once in :func:`window_entries`), the reference the others
+  are tested against.
 
 All functions here work on plain NumPy arrays; ``ag.nn.Conv2d`` wraps them into
 differentiable ops.
@@ -36,6 +38,7 @@ cross-correlation, as in every deep-learning library).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -50,8 +53,11 @@ __all__ = [
     "col2im_strided",
     "im2col_columns",
     "col2im_columns",
+    "window_entries",
     "im2col_naive",
+    "col2im_naive",
     "conv2d_naive",
+    "conv2d_naive_grad",
 ]
 
 
@@ -263,6 +269,32 @@ def col2im_strided(
     return col2im_columns(patches.transpose(0, 2, 1), x_shape, K, stride, padding)
 
 
+def window_entries(
+    N: int, Cin: int, H: int, W: int, K: int, stride: int = 1, padding: int = 0
+) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """Every entry of every patch, as the loops of the definition visit them.
+
+    Yields ``(n, p, row, c, h, w)``: image ``n``, patch ``p = ho*Wout + wo``, entry
+    ``row = (c*K + ki)*K + kj`` of that patch, which reads pixel ``(c, h, w)``.
+    Entries on the padding are skipped (they read as 0). The order is the six nested
+    loops ``n, ho, wo, c, ki, kj``; the loop versions of im2col, col2im and the
+    convolution (forward and backward) are all written on this one generator.
+
+    >>> [e for e in window_entries(1, 1, 2, 2, 2)]           # one 2x2 patch of a 2x2 image
+    [(0, 0, 0, 0, 0, 0), (0, 0, 1, 0, 0, 1), (0, 0, 2, 0, 1, 0), (0, 0, 3, 0, 1, 1)]
+    """
+    Hout, Wout = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
+    for n in range(N):
+        for ho in range(Hout):
+            for wo in range(Wout):
+                for c in range(Cin):
+                    for ki in range(K):
+                        for kj in range(K):
+                            h, w = ho * stride + ki - padding, wo * stride + kj - padding
+                            if 0 <= h < H and 0 <= w < W:
+                                yield n, ho * Wout + wo, (c * K + ki) * K + kj, c, h, w
+
+
 def im2col_naive(x: np.ndarray, K: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Patches ``(N, P, Cin*K*K)`` by plain loops; padded positions read as 0.
 
@@ -273,16 +305,25 @@ def im2col_naive(x: np.ndarray, K: int, stride: int = 1, padding: int = 0) -> np
     check_geometry(H, W, K, stride, padding, where="im2col_naive")
     Hout, Wout = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
     out = np.zeros((N, Hout * Wout, Cin * K * K), dtype=x.dtype)
-    for n in range(N):
-        for ho in range(Hout):
-            for wo in range(Wout):
-                for c in range(Cin):
-                    for ki in range(K):
-                        for kj in range(K):
-                            h, w = ho * stride + ki - padding, wo * stride + kj - padding
-                            if 0 <= h < H and 0 <= w < W:
-                                out[n, ho * Wout + wo, (c * K + ki) * K + kj] = x[n, c, h, w]
+    for n, p, row, c, h, w in window_entries(N, Cin, H, W, K, stride, padding):
+        out[n, p, row] = x[n, c, h, w]
     return out
+
+
+def col2im_naive(
+    patches: np.ndarray, x_shape: tuple[int, int, int, int], K: int, stride: int = 1, padding: int = 0
+) -> np.ndarray:
+    """Adjoint of :func:`im2col_naive` by plain loops: each patch entry added onto its pixel.
+
+    >>> col2im_naive(np.ones((1, 4, 4)), (1, 1, 3, 3), 2)[0, 0]   # pixel use counts
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    grad = np.zeros(x_shape, dtype=patches.dtype)
+    for n, p, row, c, h, w in window_entries(*x_shape, K, stride, padding):
+        grad[n, c, h, w] += patches[n, p, row]
+    return grad
 
 
 def conv2d_naive(
@@ -291,7 +332,8 @@ def conv2d_naive(
     """The convolution as seven nested loops: the reference for everything else.
 
     ``x`` is ``(N, Cin, H, W)``, ``weight`` the course's ``(Cin*K*K, Cout)``;
-    returns ``(N, Cout, Hout, Wout)``.
+    returns ``(N, Cout, Hout, Wout)``. The loops are the output channel ``co`` around
+    the six of :func:`window_entries`.
 
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> conv2d_naive(x, np.ones((4, 1)))[0, 0]          # 2x2 box sums
@@ -303,17 +345,37 @@ def conv2d_naive(
     K = int(round((weight.shape[0] / Cin) ** 0.5))
     check_geometry(H, W, K, stride, padding, where="conv2d_naive")
     Hout, Wout = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-    out = np.zeros((N, Cout, Hout, Wout), dtype=np.result_type(x, weight))
-    for n in range(N):
-        for co in range(Cout):
-            for ho in range(Hout):
-                for wo in range(Wout):
-                    total = 0.0 if bias is None else bias[co]
-                    for c in range(Cin):
-                        for ki in range(K):
-                            for kj in range(K):
-                                h, w = ho * stride + ki - padding, wo * stride + kj - padding
-                                if 0 <= h < H and 0 <= w < W:
-                                    total += x[n, c, h, w] * weight[(c * K + ki) * K + kj, co]
-                    out[n, co, ho, wo] = total
-    return out
+    out = np.zeros((N, Cout, Hout * Wout), dtype=np.result_type(x, weight))
+    if bias is not None:
+        out += bias.reshape(Cout, 1)
+    for co in range(Cout):
+        for n, p, row, c, h, w in window_entries(N, Cin, H, W, K, stride, padding):
+            out[n, co, p] += x[n, c, h, w] * weight[row, co]
+    return out.reshape(N, Cout, Hout, Wout)
+
+
+def conv2d_naive_grad(
+    g: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: int = 1, padding: int = 0,
+    want: str = "x",
+) -> np.ndarray:
+    """The gradient of :func:`conv2d_naive` for the input (``want="x"``) or the weight
+    (``"w"``), by the same loops, given the output's gradient ``g`` (N, Cout, Hout, Wout).
+
+    >>> x, w = np.ones((1, 1, 3, 3)), np.ones((4, 1))
+    >>> conv2d_naive_grad(np.ones((1, 1, 2, 2)), x, w, want="x")[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    N, Cin, H, W = x.shape
+    Cout = weight.shape[1]
+    K = int(round((weight.shape[0] / Cin) ** 0.5))
+    g = g.reshape(N, Cout, -1)
+    grad = np.zeros(x.shape if want == "x" else weight.shape, dtype=g.dtype)
+    for co in range(Cout):
+        for n, p, row, c, h, w in window_entries(N, Cin, H, W, K, stride, padding):
+            if want == "x":
+                grad[n, c, h, w] += g[n, co, p] * weight[row, co]
+            else:
+                grad[row, co] += g[n, co, p] * x[n, c, h, w]
+    return grad

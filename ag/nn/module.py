@@ -35,10 +35,15 @@ from ag.backend import to_host
 __all__ = ["Module", "StateDictError", "save", "load", "as_tensor", "check_input"]
 
 
-def _tensor_class() -> type:
-    from ag.tensor import Tensor  # imported late: `import ag.nn` stays cheap
+_TENSOR_CLASS: list[type] = []
 
-    return Tensor
+
+def _tensor_class() -> type:
+    if not _TENSOR_CLASS:  # imported late: `import ag.nn` stays cheap; then kept (hot path)
+        from ag.tensor import Tensor
+
+        _TENSOR_CLASS.append(Tensor)
+    return _TENSOR_CLASS[0]
 
 
 def _is_tensor(x: Any) -> bool:

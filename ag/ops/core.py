@@ -267,6 +267,9 @@ class Tensor:
             args, out = inputs, self
             if not isinstance(g, Tensor):
                 g = leaf(g, False)
+        elif len(inputs) == 2:  # most ops: the tuple without a list
+            args = (inputs[0].value, inputs[1].value)
+            out = self.value
         else:
             args = tuple([t.value for t in inputs])
             out = self.value
@@ -275,14 +278,18 @@ class Tensor:
             if rule is None or not inp.requires_grad:
                 continue
             gi = rule(g, out, ctx, *args)
-            if gi.shape != inp.value.shape:
+            value = inp.value
+            if gi.shape != value.shape:
                 gi = _summed_back(gi, inp, self)
-            if not inp.inputs and gi.dtype != inp.value.dtype:
-                gi = astype(gi, inp.value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             current = inp.grad
+            if inp.inputs:  # an interior node: its grad is this pass's, shared views are fine
+                inp.grad = gi if current is None else current + gi
+                continue
+            if gi.dtype != value.dtype:
+                gi = astype(gi, value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             if current is not None:
                 inp.grad = current + gi
-            elif inp.inputs or isinstance(gi, Tensor) or (gi.base is None and gi is not g):
+            elif isinstance(gi, Tensor) or (gi.base is None and gi is not g):
                 inp.grad = gi
             else:  # a leaf's grad is the user's: never a view shared with another node
                 inp.grad = gi.copy()
@@ -468,7 +475,10 @@ def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None)
     out.op = op
     out.label = ""
     out._id = next(creation_counter)
-    if grad_mode.enabled and any([t.requires_grad for t in inputs]):
+    n = len(inputs)
+    if grad_mode.enabled and (inputs[0].requires_grad if n == 1
+                              else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
+                              else any([t.requires_grad for t in inputs])):
         out.inputs = inputs
         out.requires_grad = True
         out._rules = rules
@@ -579,6 +589,9 @@ def sum_to_shape(g: Any, shape: tuple) -> Any:
     """
     if g.shape == shape:
         return g
+    if g.shape[1:] == shape:  # the common case (a bias over a batch), without the checks
+        # np.add.reduce is ndarray.sum without its Python wrapper
+        return np.add.reduce(g, axis=0) if type(g) is np.ndarray else g.sum(axis=0)
     lead = g.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
         raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ag import buffers
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -43,8 +44,21 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
     above 64**3 multiply-adds, which each matrix of the course's stacks is not).
     """
     if _is_c_stack(x):
-        return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[-1],))
-    return x @ w
+        rows = x.reshape(-1, x.shape[-1])
+        if type(x) is np.ndarray and x.dtype == w.dtype and w.shape[0] == rows.shape[1]:
+            product = np.matmul(rows, w, out=buffers.empty((rows.shape[0], w.shape[-1]), x.dtype))
+        else:
+            product = rows @ w
+        return product.reshape(x.shape[:-1] + (w.shape[-1],))
+    return _stack_product(x, w)
+
+
+def _stack_product(x: Any, y: Any) -> Any:
+    """``x @ y`` for two stacks of one batch shape, into a reused buffer (ag.buffers)."""
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim >= 3 and x.ndim == y.ndim
+            and x.dtype == y.dtype and x.shape[:-2] == y.shape[:-2] and x.shape[-1] == y.shape[-2]):
+        return np.matmul(x, y, out=buffers.empty(x.shape[:-1] + (y.shape[-1],), x.dtype))
+    return x @ y
 
 
 def _shared_matrix_grad(a: Any, g: Any) -> Any:
@@ -57,8 +71,13 @@ def _shared_matrix_grad(a: Any, g: Any) -> Any:
     view, and the stacked ``g^T @ a`` reads it as it lies.
     """
     if not _is_c_stack(g) and _is_c_stack(g.swapaxes(-1, -2)) and a.ndim == 3:
-        return (g.swapaxes(-1, -2) @ a).sum(axis=0).T
-    rows_a = a.reshape(-1, a.shape[-1])  # a copy when a is a transposed view: as by hand
+        return _stack_product(g.swapaxes(-1, -2), a).sum(axis=0).T
+    if type(a) is np.ndarray and not a.flags.c_contiguous:
+        # its rows as one matrix need a copy (as by hand), into a reused buffer
+        rows_a = buffers.empty((a.size // a.shape[-1], a.shape[-1]), a.dtype)
+        np.copyto(rows_a.reshape(a.shape), a)
+    else:
+        rows_a = a.reshape(-1, a.shape[-1])
     return rows_a.T @ g.reshape(-1, g.shape[-1])
 
 
@@ -69,9 +88,11 @@ def _matmul_a(g, out, ctx, a, b):
         return g.reshape(g.shape + (1,)) * b
     if a1:  # (k,) @ (.., k, m) -> (.., m): grad_a = sum over batch of b @ g
         return (b @ g.reshape(g.shape + (1,))).reshape(b.shape[:-2] + (b.shape[-2],))
-    if b.ndim == 2 and not isinstance(g, Tensor):
+    if isinstance(g, Tensor) or g.ndim < 3:  # a graph, or plain matrices: nothing to fold
+        return g @ b.swapaxes(-1, -2)
+    if b.ndim == 2:
         return _stack_times_matrix(g, b.T)
-    return g @ b.swapaxes(-1, -2)
+    return _stack_product(g, b.swapaxes(-1, -2))
 
 
 def _matmul_b(g, out, ctx, a, b):
@@ -83,25 +104,32 @@ def _matmul_b(g, out, ctx, a, b):
         return a.reshape((a.shape[0], 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
     if b1:  # (.., n, k) @ (k,): grad_b = sum over batch of a^T g
         return (a.swapaxes(-1, -2) @ g.reshape(g.shape + (1,))).reshape(a.shape[:-2] + (a.shape[-1],))
-    if b.ndim == 2 and a.ndim >= 3 and not isinstance(g, Tensor):
+    if isinstance(g, Tensor) or a.ndim < 3:
+        return a.swapaxes(-1, -2) @ g
+    if b.ndim == 2:
         return _shared_matrix_grad(a, g)
-    return a.swapaxes(-1, -2) @ g
+    return _stack_product(a.swapaxes(-1, -2), g)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` with NumPy's rules: 1-D operands, and batched stacks that broadcast."""
     a, b = lift_pair(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
+    av, bv = a.value, b.value
+    a_ndim, b_ndim = av.ndim, bv.ndim
+    if a_ndim == 0 or b_ndim == 0:
         raise ValueError(f"{describe_operands('matmul', a, b)}: matmul needs at least 1-D operands")
     try:
-        value = _stack_times_matrix(a.value, b.value) if b.ndim == 2 else a.value @ b.value
+        if a_ndim < 3:
+            value = av @ bv
+        else:
+            value = _stack_times_matrix(av, bv) if b_ndim == 2 else _stack_product(av, bv)
     except ValueError:
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         why = (f"inner dimensions differ ({k_a} != {k_b})" if k_a != k_b
                else "batch dimensions do not broadcast")
         raise ValueError(f"{describe_operands('matmul', a, b)}: {why}") from None
-    return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a.ndim == 1, b.ndim == 1))
+    return make_node(value, (a, b), "matmul", (_matmul_a, _matmul_b), (a_ndim == 1, b_ndim == 1))
 
 
 def _matmul_facts(node: Tensor) -> dict[str, str]:
@@ -204,7 +232,10 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
     selection = _selection_columns(s) if array_module_of(flat) is np else None
     if selection is not None:
         rows, data, empty = selection
-        product = np.take(flat, rows, axis=1)
+        # into a reused buffer (ag.buffers); mode="clip" because take buffers its output
+        # in the default mode, and every index is a row of the matrix, so none is clipped
+        product = np.take(flat, rows, axis=1, mode="clip",
+                          out=buffers.empty((flat.shape[0], rows.shape[0]), flat.dtype))
         if data is not None:
             product *= data.astype(product.dtype, copy=False)
         if empty is not None:
@@ -217,15 +248,32 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
     return product.reshape(x.shape[:-1] + (s.shape[1],))
 
 
+try:  # scipy's CSR mat-vec kernel (private, stable for many releases); optional
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - another scipy layout: the public product is used
+    _csr_matvec = None
+
+
 def _spc_dense_left(g, out, s, x):
     if isinstance(g, Tensor) or not type(s).__module__.startswith("scipy"):
         return spcmatmul(g, s.T)
     # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
     # C-ordered result, with no transposed copy of g and no big temporary.
     flat = g.reshape(-1, g.shape[-1])
-    result = np.empty((flat.shape[0], s.shape[0]), dtype=np.result_type(flat.dtype, s.dtype))
-    for i in range(flat.shape[0]):
-        result[i] = s @ flat[i]
+    dtype = np.result_type(flat.dtype, s.dtype)
+    result = buffers.empty((flat.shape[0], s.shape[0]), dtype)
+    if _csr_matvec is not None and s.format == "csr" and flat.dtype == dtype == s.dtype \
+            and flat.flags.c_contiguous:
+        # scipy's own CSR kernel straight into each row (it adds, so the rows start at 0):
+        # ``s @ row`` would pay scipy's dispatch and a temporary per row
+        result.fill(0)
+        n_row, n_col = s.shape
+        indptr, indices, data = s.indptr, s.indices, s.data
+        for i in range(flat.shape[0]):
+            _csr_matvec(n_row, n_col, indptr, indices, data, flat[i], result[i])
+    else:
+        for i in range(flat.shape[0]):
+            result[i] = s @ flat[i]
     return result.reshape(g.shape[:-1] + (s.shape[0],))
 
 

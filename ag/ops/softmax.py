@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from ag import functions as F
 from ag.ops.api import (
@@ -99,18 +102,18 @@ register_op("logsumexp", logsumexp, (_logsumexp_rule,),
 
 
 def _cross_entropy_rule(g, out, ctx, z):
-    labels, lse, scale, per_row = ctx
+    labels, e, total, rows_index, scale, per_row = ctx
     g = g.reshape(g.shape + (1,)) if per_row else g
     if isinstance(z, Tensor):  # create_graph: the softmax is rebuilt as graph nodes
         onehot = (labels[..., None] == array_module_of(labels).arange(z.shape[-1])).astype(z.dtype)
         return (softmax(z, -1) - onehot) * (g * scale)
-    xp = array_module_of(z)
-    # softmax from the forward's logsumexp, C-ordered whatever z's layout (a swapped or
-    # Fortran-ordered z would make p follow it, and reshape would then copy, losing the -1)
-    p = xp.ascontiguousarray(xp.exp(z - lse))
-    rows = p.reshape(-1, p.shape[-1])  # a view of p
-    rows[xp.arange(rows.shape[0]), labels.reshape(-1)] -= 1.0
-    return p * (g * scale)
+    # the forward's exp(z - max) over its row sums is the softmax; e is C-ordered whatever
+    # z's layout, so the reshape below is a view of the fresh p
+    p = e / total
+    rows = p.reshape(-1, p.shape[-1])
+    rows[rows_index, labels.reshape(-1)] -= 1.0
+    p *= g * scale if per_row else float(g) * scale  # a 0-d seed: one multiply by a float
+    return p
 
 
 def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
@@ -133,21 +136,32 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
     v = z.value
     xp = array_module_of(v)
     y = labels.value.astype(int) if isinstance(labels, Tensor) else xp.asarray(labels)
-    lse = _stable_logsumexp(v, (v.ndim - 1,))
-    flat = v.reshape(-1, v.shape[-1])
-    picked = flat[xp.arange(flat.shape[0]), y.reshape(-1)].reshape(y.shape)
-    losses = lse[..., 0] - picked
-    if reduction == "mean":
-        scale, per_row = 1.0 / max(losses.size, 1), False
-        value = losses.sum() * scale  # ndarray.mean costs twice as much at small sizes
-    elif reduction == "sum":
-        value, scale, per_row = losses.sum(), 1.0, False
-    elif reduction == "none":
-        value, scale, per_row = losses, 1.0, True
-    else:
+    if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
-    return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), (y, lse, scale, per_row))
+    axis = v.ndim - 1
+    flat = v.reshape(-1, v.shape[-1])
+    rows_index = xp.arange(flat.shape[0])
+    picked = flat[rows_index, y.reshape(-1)]
+    scale = 1.0 / max(picked.size, 1) if reduction == "mean" else 1.0
+    # exp(z - max) in C order (kept for the backward's softmax), its row sums, and
+    # logsumexp = log(sum) + max. A row whose max is not finite (all -inf, or an inf)
+    # needs the stable max instead; the sum of the maxima is finite exactly when none
+    # is (or it overflows, and the stable max is used needlessly): one reduction.
+    m = v.max(axis=axis, keepdims=True)
+    if xp is not np or not math.isfinite(float(np.add.reduce(m, axis=None))):
+        m = _stable_max(v, (axis,))
+    e = xp.exp(xp.subtract(v, m, order="C"))
+    total = xp.add.reduce(e, axis=axis, keepdims=True) if xp is np else e.sum(axis=axis, keepdims=True)
+    lse = xp.log(total)
+    lse += m
+    losses = lse.reshape(picked.shape) - picked  # row by row: no cancellation across rows
+    if reduction == "none":
+        value = losses.reshape(y.shape)
+    else:  # ndarray.mean costs twice as much at small sizes, np.add.reduce is sum unwrapped
+        value = (xp.add.reduce(losses) if xp is np else losses.sum()) * scale
+    ctx = (y, e, total, rows_index, scale, reduction == "none")
+    return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), ctx)
 
 
 def _cross_entropy_facts(node: Tensor) -> dict[str, str]:

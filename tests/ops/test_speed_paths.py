@@ -103,3 +103,118 @@ def test_attention_block_matches_torch(dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for o, t in zip(ours, theirs):
         np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=tol, atol=tol)
+
+
+# --- the small-step overheads: cross-entropy, the sort, no_grad --------------------------
+
+
+def _recursive_order(root):
+    """The slides' recursive topological sort, the reference for the iterative one."""
+    order, visited = [], set()
+
+    def dfs(node):
+        if id(node) not in visited:
+            visited.add(id(node))
+            for child in node.inputs:
+                dfs(child)
+            order.append(node)
+
+    dfs(root)
+    return order
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_topological_order_is_the_recursive_dfs_order(seed):
+    r = np.random.default_rng(seed)
+    nodes = [ag.tensor(r.standard_normal(2), label=f"x{i}") for i in range(3)]
+    for _ in range(12):  # random DAG with shared inputs, leaves and duplicates
+        i, j = r.integers(0, len(nodes), 2)
+        nodes.append(nodes[i] * nodes[j] if r.random() < 0.5 else nodes[i] + nodes[i])
+    root = nodes[-1].sum()
+    assert [id(n) for n in ag.topological_sort(root)] == [id(n) for n in _recursive_order(root)]
+    s = ag.Scalar(1.5)
+    t = (s * s + s) * s
+    assert [id(n) for n in ag.topological_sort(t)] == [id(n) for n in _recursive_order(t)]
+
+
+@pytest.mark.parametrize("layout", ["C", "fortran", "transposed"])
+def test_cross_entropy_gradient_for_each_logits_layout(layout):
+    import ag.nn.functional as F
+
+    z = rng.standard_normal((5, 4))
+    z = {"C": z, "fortran": np.asfortranarray(z), "transposed": np.ascontiguousarray(z.T).T}[layout]
+    labels = np.array([0, 3, 1, 1, 2])
+    for reduction in ("mean", "sum", "none"):
+        gradcheck(lambda t, r=reduction: F.cross_entropy(t, labels, reduction=r), ag.tensor(z))
+
+
+def test_cross_entropy_rows_with_infinite_logits_match_the_unfused_form():
+    import ag.nn.functional as F
+
+    z = np.array([[0.0, -np.inf, 1.0], [-np.inf, 2.0, -np.inf], [np.inf, 0.0, 0.0]])
+    labels = np.array([2, 1, 1])
+    fused = ag.tensor(z)
+    loss = F.cross_entropy(fused, labels, reduction="none")
+    unfused = ag.tensor(z)
+    picked = ag.where(labels[:, None] == np.arange(3), unfused, 0.0).sum(axis=-1)
+    ref = ag.logsumexp(unfused, axis=-1) - picked
+    np.testing.assert_array_equal(loss.value, ref.value)
+    w = np.array([1.0, 0.5, 0.0])
+    with np.errstate(invalid="ignore"):
+        ref.backward(w)
+        loss.backward(w)
+    np.testing.assert_allclose(fused.grad[:2], unfused.grad[:2], rtol=1e-12, atol=0)
+
+
+def test_cross_entropy_label_checks_still_name_the_problem():
+    import ag.nn.functional as F
+
+    z = ag.tensor(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="label 4 is out of range for 4 classes"):
+        F.cross_entropy(z, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match="label -1 is out of range"):
+        F.cross_entropy(z, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match=r"need labels of shape \(3,\), got \(2,\)"):
+        F.cross_entropy(z, np.array([0, 1]))
+    with pytest.raises(TypeError, match="labels must be integer class indices"):
+        F.cross_entropy(z, np.array([True, False, True]))
+    assert z.grad is None and z.inputs == ()
+
+
+def test_no_grad_and_enable_grad_nest_restore_and_decorate():
+    w = ag.tensor([1.0])
+    with ag.no_grad():
+        assert not (w * 2).requires_grad
+        with ag.enable_grad():
+            assert (w * 2).requires_grad
+        assert not ag.is_grad_enabled()
+    assert ag.is_grad_enabled()
+    with pytest.raises(KeyError):
+        with ag.no_grad():
+            raise KeyError("x")
+    assert ag.is_grad_enabled()
+
+    @ag.no_grad()
+    def depth(n):  # recursive: each call enters its own switch
+        return depth(n - 1) if n else ag.is_grad_enabled()
+
+    assert depth(3) is False and ag.is_grad_enabled()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("row", [[-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0], [0.0, -np.inf, 2.0]])
+def test_reduced_cross_entropy_with_infinite_logits_matches_the_unfused_form(reduction, row):
+    # a reduced loss that is not finite is recomputed with the stable max: same value
+    # as logsumexp (stable) minus the picked logit, reduced
+    import ag.nn.functional as F
+
+    z = np.array([[0.5, 1.0, -1.0], row, [2.0, 0.0, 0.0]])
+    labels = np.array([1, 0, 2])
+    fused = F.cross_entropy(ag.tensor(z), labels, reduction=reduction)
+    t = ag.tensor(z)
+    with np.errstate(invalid="ignore"):
+        per_row = ag.logsumexp(t, axis=-1) - ag.where(labels[:, None] == np.arange(3), t, 0.0).sum(axis=-1)
+        ref = per_row.mean() if reduction == "mean" else per_row.sum()
+    np.testing.assert_allclose(fused.value, ref.value, rtol=1e-14)  # inf and nan alike
+    finite = ag.tensor(np.where(np.isfinite(z), z, 0.0))
+    gradcheck(lambda t: F.cross_entropy(t, labels, reduction=reduction), finite)
