@@ -1,10 +1,10 @@
 """Cases for the backend suite: every Tensor op, and the nn/optim/data pieces, as small
-deterministic computations that tests/test_backends.py runs on NumPy, on the strict
+deterministic computations that tests/gpu/test_backends.py runs on NumPy, on the strict
 fake device and (where a GPU is there) on CuPy, comparing values and gradients.
 
 An op case is ``(fn, input shapes, options)``; its inputs are drawn from a fixed seed,
 positive where the op needs it. The NumPy run is the reference: the op suite
-(tests/test_tensor_ops.py) checks it against finite differences.
+(tests/ops/test_tensor_ops.py) checks it against finite differences.
 """
 
 from __future__ import annotations

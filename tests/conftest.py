@@ -1,6 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+
+# The tests mirror the package (tests/core, tests/ops, tests/nn, ...); the helpers they
+# share (course_problems, layering, backend_cases) stay here, on the path for all of them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # A quick profile for CI and a thorough one for on-demand runs:
 #   HYPOTHESIS_PROFILE=thorough pytest

@@ -1,4 +1,4 @@
-"""Import-layering facts about ag/, read with ``ast`` (used by tests/test_layering.py).
+"""Import-layering facts about ag/, read with ``ast`` (used by tests/core/test_layering.py).
 
 Run it to see them: ``python tests/layering.py`` prints every import of a private
 name from another module and every module-level import cycle.

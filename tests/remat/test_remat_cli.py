@@ -10,7 +10,7 @@ import pytest
 
 from ag.cli import main
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SMALL = ["remat", "--layers", "2", "--width", "8", "--batch", "2", "--repeats", "1"]
 
 

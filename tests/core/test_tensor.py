@@ -178,7 +178,7 @@ def test_newton_exercise_converges():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "exercises" / "newton_logistic.py"
+    path = Path(__file__).resolve().parents[2] / "exercises" / "newton_logistic.py"
     spec = importlib.util.spec_from_file_location("newton_logistic", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

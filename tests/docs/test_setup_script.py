@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("bash", "env", "cat", "cksum", "sed", "head", "tr", "sort", "id", "rm", "dirname", "mktemp")
 
 

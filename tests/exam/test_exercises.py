@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
+EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
 
 
 def load(name: str) -> dict:

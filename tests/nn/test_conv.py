@@ -319,7 +319,7 @@ def load_exercise(name):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "exercises" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "exercises" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"exercise_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

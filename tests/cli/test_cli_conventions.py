@@ -13,7 +13,7 @@ import pytest
 import ag
 from ag.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOMEWORK = '''import ag
 print("the homework's own output")
 x = ag.Scalar(2.0, label="x")

@@ -12,7 +12,7 @@ import pytest
 from ag.cli import main
 from ag.exam import OPS, generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_1_3 = ROOT / "exercises" / "problem_1_3.py"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 

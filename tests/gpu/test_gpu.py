@@ -384,7 +384,7 @@ def _benchmark():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
     spec = importlib.util.spec_from_file_location("gpu_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

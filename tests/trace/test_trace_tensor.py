@@ -86,7 +86,7 @@ def test_text_lines_stay_short_and_not_reached_is_one_symbol():
     text = run.text()
     assert max(len(line) for line in text.splitlines()) <= 100
     import runpy
-    attention = runpy.run_path(str(__import__("pathlib").Path(__file__).parents[1] / "exercises"
+    attention = runpy.run_path(str(__import__("pathlib").Path(__file__).parents[2] / "exercises"
                                    / "attention_block.py"), run_name="x")["TRACE"].last.text()
     assert max(len(line) for line in attention.splitlines()) <= 100
     assert "None" not in text and "None" not in run.markdown()

@@ -8,6 +8,9 @@ gradients must agree with NumPy, and results must stay on the device.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from backend_cases import MODEL_CASES, OP_CASES  # tests/ is on sys.path (rootdir-relative)
@@ -258,18 +261,18 @@ def test_fit_and_predict_on_backend(device):
 
 # -- the op suite's tables, with drawn shapes, on the devices -----------------------------------
 
-try:  # the op suite's own tables (tests/test_tensor_ops.py): the same ops, drawn inputs
-    import test_tensor_ops as _ops
-except ImportError:  # pragma: no cover - the op suite moved; its tables are optional here
-    _ops = None
+# the op suite's own tables (tests/ops/test_tensor_ops.py): the same ops, drawn inputs. No
+# fallback: if the suite moves, this must fail, not silently drop the device cases.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
+import test_tensor_ops as _ops  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from ag.testing import strategies as ags  # noqa: E402
 
-UNARY = getattr(_ops, "UNARY", {})
-BINARY = getattr(_ops, "BINARY", {})
-REDUCTIONS = getattr(_ops, "REDUCTIONS", {})
+UNARY = _ops.UNARY
+BINARY = _ops.BINARY
+REDUCTIONS = _ops.REDUCTIONS
 
 
 # A parameter, not a fixture: hypothesis re-runs the test body, a fixture would be shared.

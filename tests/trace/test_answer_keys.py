@@ -17,7 +17,7 @@ import pytest
 
 from ag.number_format import format_number, matrix_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "exercises"
 
 
