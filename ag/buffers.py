@@ -11,7 +11,10 @@ so: a graph value, a grad, a user's variable or any view of it keeps it busy) is
 handed out again, and only otherwise is a new one made and kept.
 
 Only NumPy arrays of at least ``MIN_BYTES`` are kept, at most ``PER_SHAPE`` per
-shape and dtype and ``MAX_BYTES`` in all; :func:`clear` lets them go.
+shape and dtype and ``MAX_BYTES`` in all; :func:`clear` lets them go. Reuse is on
+only on CPython before 3.14 (``REUSES``): from 3.14 the interpreter may hold borrowed
+references that ``sys.getrefcount`` does not count, and an array in use must never be
+handed out again, so there every call makes a new array.
 
 >>> import numpy as np
 >>> from ag import buffers
@@ -20,7 +23,8 @@ shape and dtype and ``MAX_BYTES`` in all; :func:`clear` lets them go.
 >>> a is buffers.empty((512, 256), f64)     # still in use: a new one
 False
 >>> address = a.ctypes.data; del a
->>> buffers.empty((512, 256), f64).ctypes.data == address   # reused once free
+>>> reused = buffers.empty((512, 256), f64).ctypes.data == address
+>>> reused == buffers.REUSES    # reused once free, where reference counts can be trusted
 True
 >>> buffers.clear()
 """
@@ -34,7 +38,8 @@ import numpy as np
 
 MIN_BYTES = 1 << 18  # smaller arrays stay in malloc's own free lists, which keep them mapped
 PER_SHAPE = 8
-MAX_BYTES = 1 << 29
+MAX_BYTES = 1 << 27  # 128 MiB: a student's laptop runs other things too
+REUSES = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 _free: dict[tuple, list[np.ndarray]] = {}
 _kept_bytes = [0]
@@ -52,7 +57,7 @@ def empty(shape: tuple, dtype: Any) -> np.ndarray:
     for n in shape:
         size *= n
     nbytes = size * dtype.itemsize
-    if nbytes < MIN_BYTES:
+    if nbytes < MIN_BYTES or not REUSES:
         return np.empty(shape, dtype)
     key = (shape, dtype)
     kept = _free.get(key)
