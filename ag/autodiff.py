@@ -85,13 +85,12 @@ def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) 
     >>> [n.label or n.op for n in topological_sort(z, boundary=lambda n: n is y)]
     ['mul', 'mul']
     """
-    if boundary is not None:
-        return _sort_within(root, boundary)
     order: list = []
     visited = {id(root)}
     # Each frame is (node, iterator over its inputs): the explicit form of the
     # recursive dfs, so the order is the same and the depth is unbounded.
-    stack: list[tuple[Any, Iterator]] = [(root, iter(root.inputs))]
+    entered = boundary is None or not boundary(root)
+    stack: list[tuple[Any, Iterator]] = [(root, iter(root.inputs if entered else ()))]
     push, pop, append, seen, mark = stack.append, stack.pop, order.append, visited.__contains__, visited.add
     while stack:
         node, pending = stack[-1]
@@ -100,31 +99,13 @@ def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) 
             if not seen(key):
                 mark(key)
                 inputs = child.inputs
-                if inputs:
+                if inputs and (boundary is None or not boundary(child)):
                     push((child, iter(inputs)))
                     break
-                append(child)  # a leaf is finished as soon as it is reached: no frame
+                append(child)  # a leaf (or a boundary node) is finished when reached: no frame
         else:
             pop()
             append(node)
-    return order
-
-
-def _sort_within(root: Node, boundary: Callable[[Any], bool]) -> list:
-    # topological_sort with a boundary: the same walk, a boundary node's inputs unvisited
-    order: list = []
-    visited = {id(root)}
-    stack: list[tuple[Any, Iterator]] = [(root, iter(() if boundary(root) else root.inputs))]
-    while stack:
-        node, pending = stack[-1]
-        for child in pending:
-            if id(child) not in visited:
-                visited.add(id(child))
-                stack.append((child, iter(() if boundary(child) else child.inputs)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
     return order
 
 
