@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ag import buffers
+from ag import buffers, parallel
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -35,6 +35,18 @@ def _is_c_stack(x: Any) -> bool:
     return x.ndim >= 3 and flags is not None and flags.c_contiguous
 
 
+# A product is split over the cores (ag.parallel) from about 2 million multiply-adds:
+# below that, handing half of it to a thread costs more than the half takes.
+SPLIT_PRODUCTS_FROM = 1 << 21
+PRODUCT_HEAD_START = 1 << 20  # what one core multiplies while a worker wakes up
+
+
+def _split_product(kernel: Any, n_rows: int, work: int) -> list:
+    """``kernel(start, stop)`` (BLAS calls on a range of rows) over the cores (ag.parallel)."""
+    return parallel.split_rows(kernel, n_rows, SPLIT_PRODUCTS_FROM, work=work,
+                               head_start=PRODUCT_HEAD_START, blas=True)
+
+
 def _stack_times_matrix(x: Any, w: Any) -> Any:
     """``x @ w`` for a stack ``x`` (.., n, k) and a matrix ``w`` (k, m).
 
@@ -42,11 +54,14 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
     C-contiguous its rows are one (N*n, k) matrix, and a single GEMM does the same
     arithmetic with fewer calls (and OpenBLAS spreads a GEMM over its threads only
     above 64**3 multiply-adds, which each matrix of the course's stacks is not).
+    Any other stack (a ``moveaxis`` view: the conv's gradient) is a stack product.
     """
     if _is_c_stack(x):
         rows = x.reshape(-1, x.shape[-1])
         if type(x) is np.ndarray and x.dtype == w.dtype and w.shape[0] == rows.shape[1]:
-            product = np.matmul(rows, w, out=buffers.empty((rows.shape[0], w.shape[-1]), x.dtype))
+            product = buffers.empty((rows.shape[0], w.shape[-1]), x.dtype)
+            _split_product(lambda i, j: np.dot(rows[i:j], w, out=product[i:j]), rows.shape[0],
+                           product.size * w.shape[0])
         else:
             product = rows @ w
         return product.reshape(x.shape[:-1] + (w.shape[-1],))
@@ -54,31 +69,60 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
 
 
 def _stack_product(x: Any, y: Any) -> Any:
-    """``x @ y`` for two stacks of one batch shape, into a reused buffer (ag.buffers)."""
-    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim >= 3 and x.ndim == y.ndim
-            and x.dtype == y.dtype and x.shape[:-2] == y.shape[:-2] and x.shape[-1] == y.shape[-2]):
-        return np.matmul(x, y, out=buffers.empty(x.shape[:-1] + (y.shape[-1],), x.dtype))
+    """``x @ y`` for stacks of one batch shape (or a stack and a matrix), into a reused
+    buffer (ag.buffers), the stack split over the cores (ag.parallel).
+
+    NumPy runs a stack's small products one after another, each on one core (OpenBLAS
+    threads none of the course's 64x64 ones), and reads a transposed view as it lies.
+    """
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim >= 3 and x.dtype == y.dtype
+            and (y.ndim == 2 or (x.ndim == y.ndim and x.shape[:-2] == y.shape[:-2]))
+            and x.shape[-1] == y.shape[-2]):
+        out = buffers.empty(x.shape[:-1] + (y.shape[-1],), x.dtype)
+        if y.ndim == 2:
+            def kernel(i: int, j: int) -> None:
+                np.matmul(x[i:j], y, out=out[i:j])
+        else:
+            def kernel(i: int, j: int) -> None:
+                np.matmul(x[i:j], y[i:j], out=out[i:j])
+        _split_product(kernel, x.shape[0], out.size * x.shape[-1])
+        return out
     return x @ y
 
 
 def _shared_matrix_grad(a: Any, g: Any) -> Any:
     """The gradient of a matrix ``b`` (k, m) used by every matrix of a stack, ``a @ b``.
 
-    It is the sum over the stack of ``a_i^T g_i``: one GEMM over all rows,
-    ``a_rows^T @ g_rows``, instead of a stack of products summed afterwards (which
-    writes a (.., k, m) temporary and runs small GEMMs). When ``g`` is a transposed
-    view (a ``moveaxis`` downstream, as in the course's conv), its rows are not a
-    view, and the stacked ``g^T @ a`` reads it as it lies.
+    It is the sum over the stack of ``a_i^T g_i``: one product over all rows,
+    ``a_rows^T @ g_rows``, instead of a stack of products summed afterwards. Its inner
+    dimension is long and its result small, which OpenBLAS runs on one core: the rows
+    are cut into one range per core (ag.parallel) and the partial products added.
+    When ``g`` is a transposed view (a ``moveaxis`` downstream, as in the course's
+    conv), its rows are not a view: each range sums the stacked ``g_i^T a_i`` as they lie.
     """
-    if not _is_c_stack(g) and _is_c_stack(g.swapaxes(-1, -2)) and a.ndim == 3:
-        return _stack_product(g.swapaxes(-1, -2), a).sum(axis=0).T
-    if type(a) is np.ndarray and not a.flags.c_contiguous:
-        # its rows as one matrix need a copy (as by hand), into a reused buffer
-        rows_a = buffers.empty((a.size // a.shape[-1], a.shape[-1]), a.dtype)
-        np.copyto(rows_a.reshape(a.shape), a)
+    numpy = type(a) is np.ndarray and type(g) is np.ndarray and a.dtype == g.dtype
+    k, m = a.shape[-1], g.shape[-1]
+    work = a.size * m
+    if numpy and a.ndim == 3 and _is_c_stack(g.swapaxes(-1, -2)) and not g.flags.c_contiguous:
+        gT = g.swapaxes(-1, -2)
+        parts = _split_product(lambda i, j: np.matmul(gT[i:j], a[i:j]).sum(axis=0), a.shape[0], work)
+    elif numpy:
+        if not a.flags.c_contiguous:
+            # its rows as one matrix need a copy (as by hand), into a reused buffer
+            rows_a = buffers.empty((a.size // k, k), a.dtype)
+            np.copyto(rows_a.reshape(a.shape), a)
+        else:
+            rows_a = a.reshape(-1, k)
+        rows_g = g.reshape(-1, m)
+        # g_rows^T a_rows, transposed after: the order that runs fastest side by side,
+        # with np.dot, which hands transposed operands to BLAS as they are
+        parts = _split_product(lambda i, j: np.dot(rows_g[i:j].T, rows_a[i:j]), rows_a.shape[0], work)
     else:
-        rows_a = a.reshape(-1, a.shape[-1])
-    return rows_a.T @ g.reshape(-1, g.shape[-1])
+        return a.reshape(-1, k).T @ g.reshape(-1, m)
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total.T
 
 
 def _matmul_a(g, out, ctx, a, b):
@@ -234,8 +278,10 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
         rows, data, empty = selection
         # into a reused buffer (ag.buffers); mode="clip" because take buffers its output
         # in the default mode, and every index is a row of the matrix, so none is clipped
-        product = np.take(flat, rows, axis=1, mode="clip",
-                          out=buffers.empty((flat.shape[0], rows.shape[0]), flat.dtype))
+        product = buffers.empty((flat.shape[0], rows.shape[0]), flat.dtype)
+        parallel.split_rows(
+            lambda i, j: np.take(flat[i:j], rows, axis=1, mode="clip", out=product[i:j]),
+            flat.shape[0], work=product.size)
         if data is not None:
             product *= data.astype(product.dtype, copy=False)
         if empty is not None:
@@ -266,11 +312,15 @@ def _spc_dense_left(g, out, s, x):
             and flat.flags.c_contiguous:
         # scipy's own CSR kernel straight into each row (it adds, so the rows start at 0):
         # ``s @ row`` would pay scipy's dispatch and a temporary per row
-        result.fill(0)
         n_row, n_col = s.shape
         indptr, indices, data = s.indptr, s.indices, s.data
-        for i in range(flat.shape[0]):
-            _csr_matvec(n_row, n_col, indptr, indices, data, flat[i], result[i])
+
+        def rows(i: int, j: int) -> None:
+            result[i:j] = 0
+            for r in range(i, j):
+                _csr_matvec(n_row, n_col, indptr, indices, data, flat[r], result[r])
+
+        parallel.split_rows(rows, flat.shape[0], work=flat.size)
     else:
         for i in range(flat.shape[0]):
             result[i] = s @ flat[i]

@@ -1,0 +1,222 @@
+"""Big NumPy kernels split over the machine's cores, as PyTorch's ops are.
+
+NumPy runs a gather (``np.take``), a copy or a scipy sparse kernel on one core,
+and OpenBLAS parallelises a matrix product only across its output: a product with
+a long inner dimension and a small result (the weight gradient of a convolution,
+``patches.T @ grad``) runs on one core too. PyTorch splits such work across its
+threads. :func:`split_rows` does the same for the few big kernels of the Tensor
+engine: it cuts the rows into one range per thread and runs ``kernel(start,
+stop)`` on each, the calling thread taking the first range. The kernels release
+the GIL, so the ranges run at the same time.
+
+Only work of at least ``min_work`` elements (or multiply-adds) is split: below
+that, handing a range to a thread costs more than it saves. With ``blas=True``
+the kernel calls BLAS, and NumPy's OpenBLAS is held at one thread while the ranges
+run (through threadpoolctl), so that the two threads do not each start a pool of
+their own; where NumPy's BLAS is another library such a kernel runs unsplit.
+
+``ag.parallel.set_num_threads(1)`` (or ``AG_NUM_THREADS=1`` in the environment)
+turns splitting off; the default is the number of cores this process may use, at most 4.
+
+>>> import numpy as np
+>>> from ag import parallel
+>>> x = np.arange(12.0).reshape(6, 2)
+>>> out = np.empty_like(x)
+>>> _ = parallel.split_rows(lambda a, b: np.multiply(x[a:b], 2, out=out[a:b]), 6, min_work=0)
+>>> out[:, 0]
+array([ 0.,  4.,  8., 12., 16., 20.])
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = ["split_rows", "set_num_threads", "get_num_threads", "MIN_WORK"]
+
+T = TypeVar("T")
+
+# About 0.1 ms of a gather or a copy: below it a second thread does not pay for itself
+# (handing over a range and waiting for it takes some 20-40 microseconds).
+MIN_WORK = 1 << 18
+# What the calling thread gets done while a worker wakes up (about 30 microseconds):
+# elements of a gather or copy; a product passes its own figure in multiply-adds.
+HEAD_START = 1 << 16
+
+
+def _default_threads() -> int:
+    configured = os.environ.get("AG_NUM_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:  # the cores this process may run on (a container or taskset may allow fewer)
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+_state: dict[str, Any] = {"threads": _default_threads(), "pool": None, "blas": None}
+_inside = threading.local()  # a range already running on a worker is never split again
+
+
+def set_num_threads(n: int) -> None:
+    """How many threads a big kernel may use (1: none but the caller's)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"ag.parallel.set_num_threads: n must be an integer >= 1, got {n!r}")
+    _shutdown()
+    _state["threads"] = n
+
+
+def get_num_threads() -> int:
+    """How many threads a big kernel may use."""
+    return _state["threads"]
+
+
+def _shutdown() -> None:
+    pool = _state["pool"]
+    _state["pool"] = None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+# A pool inherited by a child process has no threads behind it: start afresh there.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _state.update(pool=None))
+
+
+def _pool() -> ThreadPoolExecutor:
+    pool = _state["pool"]
+    if pool is None:
+        pool = _state["pool"] = ThreadPoolExecutor(
+            _state["threads"] - 1, thread_name_prefix="ag-parallel"
+        )
+    return pool
+
+
+class _OneBlasThread:
+    """NumPy's OpenBLAS held at one thread inside ``with``; None where it cannot be."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+        self.previous = 1
+
+    def __enter__(self) -> None:
+        self.previous = self.controller.num_threads
+        if self.previous != 1:
+            self.controller.set_num_threads(1)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous != 1:
+            self.controller.set_num_threads(self.previous)
+
+
+def _blas_limiter() -> Any:
+    limiter = _state["blas"]
+    if limiter is None:
+        limiter = False
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            found = [lib for lib in ThreadpoolController().lib_controllers
+                     if lib.internal_api == "openblas"]
+            # NumPy's own copy (numpy.libs in a wheel), else the one system OpenBLAS
+            # that a distribution's NumPy and SciPy share
+            ours = [lib for lib in found if "numpy" in lib.filepath] or found[:1] * (len(found) == 1)
+            if ours:
+                limiter = _OneBlasThread(ours[0])
+        except Exception:  # threadpoolctl missing, or unable to read the libraries
+            limiter = False
+        _state["blas"] = limiter
+    return limiter or None
+
+
+def _bounds(n_rows: int, threads: int, work: int, head_start: int) -> list[int]:
+    """Row bounds: the caller's range ``(work + (threads-1)*head_start) / threads`` long,
+    each worker's ``(work - head_start) / threads`` (in rows, rounded; none empty).
+
+    >>> _bounds(32, 2, 1000, 0), _bounds(32, 2, 1000, 125), _bounds(3, 3, 10, 10**6)
+    ([0, 16, 32], [0, 18, 32], [0, 1, 2, 3])
+    """
+    head = min(head_start, work // threads) / work if work > 0 else 0.0
+    first = (1 + head * (threads - 1)) / threads
+    rest = (1 - first) / (threads - 1)
+    bounds = [0, *(round(n_rows * (first + rest * i)) for i in range(threads - 1)), n_rows]
+    for i in range(1, threads):  # at least one row each (threads <= n_rows)
+        bounds[i] = min(max(bounds[i], bounds[i - 1] + 1), n_rows - (threads - i))
+    return bounds
+
+
+def split_rows(
+    kernel: Callable[[int, int], T], n_rows: int, min_work: int | None = None, *,
+    work: int | None = None, blas: bool = False, head_start: int | None = None,
+) -> list[T]:
+    """``[kernel(start, stop), ...]`` over consecutive row ranges covering ``0..n_rows``.
+
+    ``work`` is the size of the whole job (elements moved, or multiply-adds), ``n_rows``
+    if not given; the job is split only when ``work >= min_work`` (default
+    ``MIN_WORK``) and there is more than one row and one thread. The ranges run at
+    once, the first in the calling thread; every range has finished when this
+    returns, also when one raised (the first exception is re-raised). The results
+    come in row order.
+
+    A worker starts some tens of microseconds after it is handed its range (it has to
+    wake up); ``head_start`` is the work the calling thread does in that time, and its
+    range is that much longer, so that all finish together (default ``HEAD_START``).
+    """
+    threads = min(_state["threads"], n_rows)
+    total = n_rows if work is None else work
+    if threads < 2 or total < (MIN_WORK if min_work is None else min_work) \
+            or getattr(_inside, "busy", False):
+        return [kernel(0, n_rows)]
+    limiter = _blas_limiter() if blas else None
+    if blas and limiter is None:
+        return [kernel(0, n_rows)]
+    bounds = _bounds(n_rows, threads, total, HEAD_START if head_start is None else head_start)
+
+    def in_worker(start: int, stop: int) -> T:
+        _inside.busy = True
+        try:
+            return kernel(start, stop)
+        finally:
+            _inside.busy = False
+
+    if limiter is not None:
+        limiter.__enter__()
+    try:
+        pool = _pool()
+        futures = [pool.submit(in_worker, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+        try:
+            _inside.busy = True
+            try:
+                first = kernel(bounds[0], bounds[1])
+            finally:
+                _inside.busy = False
+        finally:
+            # every range has finished before we leave, whatever happened here: they
+            # write into the caller's arrays, which are not to be touched afterwards
+            rest, error = _wait_all(futures)
+        if error is not None:
+            raise error
+        return [first, *rest]
+    finally:
+        if limiter is not None:
+            limiter.__exit__(None, None, None)
+
+
+def _wait_all(futures: list[Future]) -> tuple[list, BaseException | None]:
+    """The results of ``futures`` in order, and the first exception: a range's own, or
+    a Ctrl-C that came while waiting (then the range is waited for all the same)."""
+    results, error = [], None
+    for future in futures:
+        while True:
+            try:
+                results.append(future.result())
+                break
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                error = error or exc
+                if future.done():
+                    break
+    return results, error

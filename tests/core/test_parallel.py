@@ -1,0 +1,207 @@
+"""ag.parallel: row ranges that cover the job once, in order, on several threads, and that
+have all finished when split_rows returns or raises, with NumPy's BLAS threads put back."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ag import parallel
+
+
+@pytest.fixture
+def threads():
+    """Split into up to n threads for one test (whatever the machine has), then restore."""
+    before = parallel.get_num_threads()
+
+    def use(n: int) -> None:
+        parallel.set_num_threads(n)
+
+    yield use
+    parallel.set_num_threads(before)
+
+
+def _record(calls: list, lock: threading.Lock):
+    def kernel(start: int, stop: int):
+        with lock:
+            calls.append((start, stop, threading.get_ident()))
+        return start, stop
+
+    return kernel
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 4])
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 7, 32, 1000])
+@pytest.mark.parametrize("head_start", [0, 10, 10**9])
+def test_ranges_cover_every_row_once_in_order(threads, n_threads, n_rows, head_start):
+    threads(n_threads)
+    calls, lock = [], threading.Lock()
+    results = parallel.split_rows(_record(calls, lock), n_rows, 0, work=10**6, head_start=head_start)
+    assert results[0][0] == 0 and results[-1][1] == n_rows
+    assert all(a[1] == b[0] for a, b in zip(results, results[1:]))  # consecutive, in row order
+    assert all(start < stop for start, stop in results)  # none empty
+    assert len(results) == min(n_threads, n_rows)
+    assert sorted((s, e) for s, e, _ in calls) == results  # each range ran exactly once
+
+
+def test_big_jobs_use_other_threads_and_small_ones_do_not(threads):
+    threads(2)
+    calls, lock = [], threading.Lock()
+    parallel.split_rows(_record(calls, lock), 8, 100, work=1000)
+    assert len({ident for *_, ident in calls}) == 2
+    assert calls[0][2] == threading.get_ident() or calls[1][2] == threading.get_ident()
+    calls.clear()
+    assert parallel.split_rows(_record(calls, lock), 8, 100, work=99) == [(0, 8)]
+    assert [ident for *_, ident in calls] == [threading.get_ident()]
+
+
+def test_one_thread_means_no_splitting(threads):
+    threads(1)
+    calls, lock = [], threading.Lock()
+    assert parallel.split_rows(_record(calls, lock), 100, 0) == [(0, 100)]
+
+
+def test_the_caller_takes_a_longer_range_for_the_worker_s_start():
+    # half of the job each, plus the head start the caller gets done before a worker runs
+    assert parallel._bounds(32, 2, 1000, 0) == [0, 16, 32]
+    assert parallel._bounds(32, 2, 1000, 125) == [0, 18, 32]
+    assert parallel._bounds(100, 4, 1000, 0) == [0, 25, 50, 75, 100]
+    assert parallel._bounds(10, 2, 0, 5) == [0, 5, 10]  # no work given: no division by 0
+
+
+def test_a_worker_s_error_is_raised_after_every_range_finished(threads):
+    threads(2)
+    finished = []
+
+    def kernel(start, stop):
+        if start == 0:  # the caller's range: slow, and must be over before the raise
+            time.sleep(0.05)
+            finished.append(start)
+            return start
+        raise ValueError(f"range {start}:{stop} failed")
+
+    with pytest.raises(ValueError, match="failed"):
+        parallel.split_rows(kernel, 4, 0)
+    assert finished == [0]
+
+
+def test_the_caller_s_error_waits_for_the_workers(threads):
+    threads(3)
+    finished = []
+    lock = threading.Lock()
+
+    def kernel(start, stop):
+        if start == 0:
+            raise KeyError("caller")
+        time.sleep(0.05)
+        with lock:
+            finished.append(start)
+
+    with pytest.raises(KeyError, match="caller"):
+        parallel.split_rows(kernel, 3, 0)
+    assert sorted(finished) == [1, 2]  # both workers were done before the error came out
+
+
+def test_a_split_inside_a_range_runs_there_without_deadlock(threads):
+    threads(2)
+
+    def inner(start, stop):
+        return threading.get_ident()
+
+    def outer(start, stop):
+        idents = parallel.split_rows(inner, 10, 0)
+        return idents
+
+    results = parallel.split_rows(outer, 2, 0)
+    for idents in results:
+        assert len(idents) == 1  # not split again
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_anything_but_a_positive_int(bad):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        parallel.set_num_threads(bad)
+
+
+def test_the_environment_sets_the_thread_count():
+    code = "from ag import parallel; print(parallel.get_num_threads())"
+    env = dict(os.environ, AG_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "1"
+
+
+def _blas_threads():
+    limiter = parallel._blas_limiter()
+    return None if limiter is None else limiter.controller.num_threads
+
+
+def test_blas_is_held_at_one_thread_inside_and_put_back_after(threads):
+    if parallel._blas_limiter() is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl can reach")
+    threads(2)
+    limiter = parallel._blas_limiter()
+    limiter.controller.set_num_threads(2)
+    seen = []
+    try:
+        parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 2, 0, blas=True)
+        assert seen == [1, 1] and _blas_threads() == 2
+
+        def fails(a, b):
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            parallel.split_rows(fails, 2, 0, blas=True)
+        assert _blas_threads() == 2
+    finally:
+        limiter.controller.set_num_threads(limiter.previous)
+
+
+def _split_in_child(queue):
+    x = np.arange(10.0)
+    out = np.empty_like(x)
+    parallel.split_rows(lambda a, b: np.multiply(x[a:b], 3, out=out[a:b]), 10, 0)
+    queue.put(out.tolist())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_starts_its_own_threads(threads):
+    threads(2)
+    parallel.split_rows(lambda a, b: None, 4, 0)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_split_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the child hung or failed splitting with the parent's pool"
+    assert queue.get(timeout=5) == [3.0 * i for i in range(10)]
+
+
+class _InterruptedOnce:
+    """A future whose first wait is cut short by Ctrl-C while its range still runs."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def result(self):
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyboardInterrupt
+        return "done"
+
+    def done(self):
+        return self.calls > 1
+
+
+def test_ctrl_c_while_waiting_still_waits_for_the_range_then_is_raised():
+    future = _InterruptedOnce()
+    results, error = parallel._wait_all([future])
+    assert future.calls == 2 and results == ["done"]
+    assert isinstance(error, KeyboardInterrupt)
