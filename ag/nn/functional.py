@@ -252,6 +252,11 @@ def _labels(labels: Any, like: Any, ignore_index: int | None) -> Any:
             f"cross_entropy: logits of shape {batch_shape + (n_classes,)} need labels of shape "
             f"{batch_shape}, got {y.shape}"
         )
+    if ignore_index is None and type(y) is np.ndarray and (y.dtype.kind == "u" or y.dtype.itemsize >= 4):
+        # one reduction: read as unsigned, a negative label of 32 or 64 bits is >= 2**31,
+        # more classes than any logits have (an 8- or 16-bit one might not be: full check)
+        if y.size == 0 or int(y.view(f"u{y.dtype.itemsize}").max()) < n_classes:
+            return y
     bad = (y < 0) | (y >= n_classes)
     if ignore_index is not None:
         bad &= y != ignore_index

@@ -181,6 +181,23 @@ def test_cross_entropy_label_checks_still_name_the_problem():
     assert z.grad is None and z.inputs == ()
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32])
+@pytest.mark.parametrize("n_classes", [4, 300, 70000])
+def test_cross_entropy_refuses_out_of_range_labels_of_every_integer_type(dtype, n_classes):
+    import ag.nn.functional as F
+
+    z = ag.tensor(np.zeros((3, n_classes)))
+    info = np.iinfo(dtype)
+    ok = np.array([0, min(n_classes - 1, info.max), 1], dtype=dtype)
+    assert np.isfinite(F.cross_entropy(z, ok).item())
+    bad_values = [v for v in (-1, info.min, n_classes)
+                  if info.min <= v <= info.max and not 0 <= v < n_classes]
+    for bad in bad_values:
+        with pytest.raises(ValueError, match=f"label {bad} is out of range for {n_classes} classes"):
+            F.cross_entropy(z, np.array([0, bad, 1], dtype=dtype))
+    assert z.grad is None
+
+
 def test_no_grad_and_enable_grad_nest_restore_and_decorate():
     w = ag.tensor([1.0])
     with ag.no_grad():
