@@ -56,9 +56,17 @@ register_op("reshape", reshape, (_reshape_rule,),
 register_method("reshape", _reshape_method)
 
 
+def _inverse_permutation(axes: tuple) -> tuple:
+    """The axes that undo ``transpose(axes)``: ``inverse[axes[i]] = i`` (argsort, in Python:
+    NumPy's costs more than the transposed view it serves)."""
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return tuple(inverse)
+
+
 def _transpose_rule(g, out, axes, a):
-    inverse = tuple(int(i) for i in np.argsort(axes))
-    return g.transpose(inverse)
+    return g.transpose(_inverse_permutation(axes))
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -89,7 +97,7 @@ def _transpose_method(self: Tensor, *axes: Any) -> Tensor:
 
 def _transpose_facts(node: Tensor) -> dict[str, str]:
     axes = tuple(int(a) for a in node._ctx)
-    return {"perm": shape_text(axes), "inverse": shape_text(tuple(int(i) for i in np.argsort(axes)))}
+    return {"perm": shape_text(axes), "inverse": shape_text(_inverse_permutation(axes))}
 
 
 register_op("transpose", transpose, (_transpose_rule,),
