@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ag  # noqa: E402
 import ag.nn.functional as agF  # noqa: E402
+import ag.parallel  # noqa: E402
 
 try:
     import torch  # noqa: E402
@@ -423,11 +424,13 @@ def main(argv: list[str] | None = None) -> dict:
         threadpool_limits(1)
         if torch is not None:
             torch.set_num_threads(1)
+        ag.parallel.set_num_threads(1)  # another thread's work would not be on this clock
         CLOCK[0] = time.thread_time
-        print("timing: CPU time of this thread, 1 BLAS thread, 1 torch thread")
+        print("timing: CPU time of this thread, 1 BLAS thread, 1 torch thread, 1 ag thread")
     else:
-        print("timing: wall clock, library default BLAS threads, torch 2 threads")
-    torch_version = torch.__version__ + " (2 threads)" if torch else "not installed"
+        print("timing: wall clock, library default BLAS threads, torch 2 threads, "
+              f"ag {ag.parallel.get_num_threads()} threads (ag.parallel)")
+    torch_version = f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch else "not installed"
     print(f"numpy {np.__version__}, torch {torch_version}, "
           f"{os.cpu_count()} CPUs; OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}, "
           f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}\n")
