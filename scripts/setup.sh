@@ -92,7 +92,7 @@ fi
 case "$purpose" in
   demo) want="" ;;
   test) want="data dev notebook notebooks plot" ;;
-  docs) want="docs notebook notebooks plot" ;;
+  docs) want="data docs notebook notebooks plot" ;;  # the tutorials load scikit-learn digits
 esac
 where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
 have=""
