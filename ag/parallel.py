@@ -48,9 +48,11 @@ HEAD_START = 1 << 16
 
 
 def _default_threads() -> int:
-    configured = os.environ.get("AG_NUM_THREADS")
+    configured = os.environ.get("AG_NUM_THREADS", "").strip()
     if configured:
-        return max(1, int(configured))
+        if not configured.isdigit() or int(configured) < 1:
+            raise ValueError(f"AG_NUM_THREADS must be a whole number >= 1, got {configured!r}")
+        return int(configured)
     try:  # the cores this process may run on (a container or taskset may allow fewer)
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
@@ -97,20 +99,22 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class _OneBlasThread:
-    """NumPy's OpenBLAS held at one thread inside ``with``; None where it cannot be."""
+    """Holds NumPy's OpenBLAS at one thread: ``previous = hold()`` ... ``release(previous)``."""
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
-        self.previous = 1
 
-    def __enter__(self) -> None:
-        self.previous = self.controller.num_threads
-        if self.previous != 1:
+    def hold(self) -> int:
+        previous = self.controller.num_threads
+        if previous != 1:
             self.controller.set_num_threads(1)
+        return previous
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous != 1:
-            self.controller.set_num_threads(self.previous)
+    def release(self, previous: int) -> None:
+        # from two callers at once, the first to finish puts the count back early: the
+        # other's products may then run with OpenBLAS's threads too (slower, not wrong)
+        if previous != 1:
+            self.controller.set_num_threads(previous)
 
 
 def _blas_limiter() -> Any:
@@ -183,8 +187,7 @@ def split_rows(
         finally:
             _inside.busy = False
 
-    if limiter is not None:
-        limiter.__enter__()
+    previous = limiter.hold() if limiter is not None else 1
     try:
         pool = _pool()
         futures = [pool.submit(in_worker, bounds[i], bounds[i + 1]) for i in range(1, threads)]
@@ -203,7 +206,7 @@ def split_rows(
         return [first, *rest]
     finally:
         if limiter is not None:
-            limiter.__exit__(None, None, None)
+            limiter.release(previous)
 
 
 def _wait_all(futures: list[Future]) -> tuple[list, BaseException | None]:

@@ -136,6 +136,9 @@ def test_the_environment_sets_the_thread_count():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "1"
+    env["AG_NUM_THREADS"] = "two"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "AG_NUM_THREADS must be a whole number >= 1, got 'two'" in out.stderr
 
 
 def _blas_threads():
@@ -148,6 +151,7 @@ def test_blas_is_held_at_one_thread_inside_and_put_back_after(threads):
         pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl can reach")
     threads(2)
     limiter = parallel._blas_limiter()
+    before = limiter.controller.num_threads
     limiter.controller.set_num_threads(2)
     seen = []
     try:
@@ -161,7 +165,7 @@ def test_blas_is_held_at_one_thread_inside_and_put_back_after(threads):
             parallel.split_rows(fails, 2, 0, blas=True)
         assert _blas_threads() == 2
     finally:
-        limiter.controller.set_num_threads(limiter.previous)
+        limiter.controller.set_num_threads(before)
 
 
 def _split_in_child(queue):
