@@ -50,7 +50,7 @@ HEAD_START = 1 << 16
 def _default_threads() -> int:
     configured = os.environ.get("AG_NUM_THREADS", "").strip()
     if configured:
-        if not configured.isdigit() or int(configured) < 1:
+        if not (configured.isascii() and configured.isdigit()) or int(configured) < 1:
             raise ValueError(f"AG_NUM_THREADS must be a whole number >= 1, got {configured!r}")
         return int(configured)
     try:  # the cores this process may run on (a container or taskset may allow fewer)
@@ -60,16 +60,23 @@ def _default_threads() -> int:
     return max(1, min(4, cores))
 
 
-_state: dict[str, Any] = {"threads": _default_threads(), "pool": None, "blas": None}
+_state: dict[str, Any] = {"threads": _default_threads(), "pool": None, "blas": None, "held": None}
+_lock = threading.Lock()  # guards the pool's replacement (set_num_threads from any thread)
 _inside = threading.local()  # a range already running on a worker is never split again
 
 
 def set_num_threads(n: int) -> None:
-    """How many threads a big kernel may use (1: none but the caller's)."""
+    """How many threads a big kernel may use (1: none but the caller's).
+
+    A split already running finishes on the threads it started with.
+    """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"ag.parallel.set_num_threads: n must be an integer >= 1, got {n!r}")
-    _shutdown()
-    _state["threads"] = n
+    with _lock:
+        old, _state["pool"] = _state["pool"], None
+        _state["threads"] = n
+    if old is not None:
+        old[0].shutdown(wait=False)  # its queued ranges still run; its threads then end
 
 
 def get_num_threads() -> int:
@@ -77,44 +84,59 @@ def get_num_threads() -> int:
     return _state["threads"]
 
 
-def _shutdown() -> None:
-    pool = _state["pool"]
+def _pool() -> tuple[ThreadPoolExecutor | None, int]:
+    """The worker pool and its size, made on first use (None and 0 for one thread)."""
+    with _lock:
+        entry = _state["pool"]
+        if entry is None:
+            workers = _state["threads"] - 1
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="ag-parallel") if workers else None
+            entry = _state["pool"] = (pool, workers)
+        return entry
+
+
+def _after_fork_in_child() -> None:
+    # the parent's pool has no threads behind it here; and a fork taken while a split
+    # held OpenBLAS at one thread would leave the child's held for good
     _state["pool"] = None
-    if pool is not None:
-        pool.shutdown(wait=True)
+    held, _state["held"] = _state["held"], None
+    if held is not None and _state["blas"]:
+        _state["blas"].release(held)
 
 
-# A pool inherited by a child process has no threads behind it: start afresh there.
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _state.update(pool=None))
-
-
-def _pool() -> ThreadPoolExecutor:
-    pool = _state["pool"]
-    if pool is None:
-        pool = _state["pool"] = ThreadPoolExecutor(
-            _state["threads"] - 1, thread_name_prefix="ag-parallel"
-        )
-    return pool
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _OneBlasThread:
-    """Holds NumPy's OpenBLAS at one thread: ``previous = hold()`` ... ``release(previous)``."""
+    """Holds NumPy's OpenBLAS at one thread: ``previous = hold()`` ... ``release(previous)``.
+
+    threadpoolctl lets one thread at a time change OpenBLAS's (process-wide) count: the
+    first to set it controls it until it lets go. So a hold lets go at its release,
+    and where another thread holds control (a user's ``threadpool_limits`` elsewhere)
+    ``hold`` gives None and the kernel runs unsplit.
+    """
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
+        self.let_go = getattr(type(controller), "clear_controlling_thread", None)
 
-    def hold(self) -> int:
+    def hold(self) -> int | None:
         previous = self.controller.num_threads
-        if previous != 1:
-            self.controller.set_num_threads(1)
+        if previous == 1:
+            return previous
+        self.controller.set_num_threads(1)
+        if self.controller.num_threads != 1:  # another thread controls OpenBLAS
+            return None
+        _state["held"] = previous
         return previous
 
     def release(self, previous: int) -> None:
-        # from two callers at once, the first to finish puts the count back early: the
-        # other's products may then run with OpenBLAS's threads too (slower, not wrong)
         if previous != 1:
             self.controller.set_num_threads(previous)
+            _state["held"] = None
+        if self.let_go is not None:
+            self.let_go()  # only the controlling thread's call has an effect
 
 
 def _blas_limiter() -> Any:
@@ -170,13 +192,16 @@ def split_rows(
     wake up); ``head_start`` is the work the calling thread does in that time, and its
     range is that much longer, so that all finish together (default ``HEAD_START``).
     """
-    threads = min(_state["threads"], n_rows)
     total = n_rows if work is None else work
-    if threads < 2 or total < (MIN_WORK if min_work is None else min_work) \
-            or getattr(_inside, "busy", False):
+    if _state["threads"] < 2 or n_rows < 2 or getattr(_inside, "busy", False) \
+            or total < (MIN_WORK if min_work is None else min_work):
         return [kernel(0, n_rows)]
     limiter = _blas_limiter() if blas else None
     if blas and limiter is None:
+        return [kernel(0, n_rows)]
+    pool, workers = _pool()
+    threads = min(workers + 1, n_rows)
+    if pool is None or threads < 2:
         return [kernel(0, n_rows)]
     bounds = _bounds(n_rows, threads, total, HEAD_START if head_start is None else head_start)
 
@@ -187,11 +212,16 @@ def split_rows(
         finally:
             _inside.busy = False
 
-    previous = limiter.hold() if limiter is not None else 1
+    previous: int | None = None
+    futures: list[Future] = []
     try:
-        pool = _pool()
-        futures = [pool.submit(in_worker, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+        if limiter is not None:
+            previous = limiter.hold()
+            if previous is None:  # OpenBLAS is another thread's to set: no split
+                return [kernel(0, n_rows)]
         try:
+            for i in range(1, threads):
+                futures.append(_submit(pool, in_worker, bounds[i], bounds[i + 1]))
             _inside.busy = True
             try:
                 first = kernel(bounds[0], bounds[1])
@@ -201,12 +231,28 @@ def split_rows(
             # every range has finished before we leave, whatever happened here: they
             # write into the caller's arrays, which are not to be touched afterwards
             rest, error = _wait_all(futures)
+            if isinstance(error, KeyboardInterrupt):
+                raise error  # Ctrl-C wins over any other error on its way out
         if error is not None:
             raise error
         return [first, *rest]
     finally:
-        if limiter is not None:
+        if limiter is not None and previous is not None:
             limiter.release(previous)
+
+
+def _submit(pool: ThreadPoolExecutor, fn: Callable[[int, int], T], start: int, stop: int) -> Future:
+    """``pool.submit``; a pool that ``set_num_threads`` shut down meanwhile takes no more
+    ranges, so this one runs here instead (its result or error in a finished Future)."""
+    try:
+        return pool.submit(fn, start, stop)
+    except RuntimeError:
+        done: Future = Future()
+        try:
+            done.set_result(fn(start, stop))
+        except Exception as exc:  # handed back like a worker's error
+            done.set_exception(exc)
+        return done
 
 
 def _wait_all(futures: list[Future]) -> tuple[list, BaseException | None]:
@@ -219,7 +265,9 @@ def _wait_all(futures: list[Future]) -> tuple[list, BaseException | None]:
                 results.append(future.result())
                 break
             except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-                error = error or exc
+                if error is None or (isinstance(exc, KeyboardInterrupt)
+                                     and not isinstance(error, KeyboardInterrupt)):
+                    error = exc
                 if future.done():
                     break
     return results, error

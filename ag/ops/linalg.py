@@ -29,6 +29,15 @@ def _blas_ready(g: Any) -> Any:
     return g
 
 
+def _rows(x: Any) -> Any:
+    """``x`` (.., k) as a matrix of its rows, (N, k); also when a dimension is 0
+    (``reshape(-1, 0)`` cannot tell N)."""
+    n = 1
+    for d in x.shape[:-1]:
+        n *= d
+    return x.reshape(n, x.shape[-1])
+
+
 def _is_c_stack(x: Any) -> bool:
     """A C-contiguous array of 3 or more dimensions (its rows fold into one matrix)."""
     flags = getattr(x, "flags", None)
@@ -57,7 +66,7 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
     Any other stack (a ``moveaxis`` view: the conv's gradient) is a stack product.
     """
     if _is_c_stack(x):
-        rows = x.reshape(-1, x.shape[-1])
+        rows = _rows(x)
         if type(x) is np.ndarray and x.dtype == w.dtype and w.shape[0] == rows.shape[1]:
             product = buffers.empty((rows.shape[0], w.shape[-1]), x.dtype)
             _split_product(lambda i, j: np.dot(rows[i:j], w, out=product[i:j]), rows.shape[0],
@@ -102,27 +111,29 @@ def _shared_matrix_grad(a: Any, g: Any) -> Any:
     """
     numpy = type(a) is np.ndarray and type(g) is np.ndarray and a.dtype == g.dtype
     k, m = a.shape[-1], g.shape[-1]
+    if a.size == 0 or g.size == 0:  # an empty stack, or k or m is 0: a sum of nothing
+        return array_module_of(a).zeros((k, m), dtype=np.result_type(a.dtype, g.dtype))
     work = a.size * m
     if numpy and a.ndim == 3 and _is_c_stack(g.swapaxes(-1, -2)) and not g.flags.c_contiguous:
-        gT = g.swapaxes(-1, -2)
-        parts = _split_product(lambda i, j: np.matmul(gT[i:j], a[i:j]).sum(axis=0), a.shape[0], work)
+        aT = a.swapaxes(-1, -2)
+        parts = _split_product(lambda i, j: np.matmul(aT[i:j], g[i:j]).sum(axis=0), a.shape[0], work)
     elif numpy:
         if not a.flags.c_contiguous:
             # its rows as one matrix need a copy (as by hand), into a reused buffer
             rows_a = buffers.empty((a.size // k, k), a.dtype)
             np.copyto(rows_a.reshape(a.shape), a)
         else:
-            rows_a = a.reshape(-1, k)
-        rows_g = g.reshape(-1, m)
-        # g_rows^T a_rows, transposed after: the order that runs fastest side by side,
-        # with np.dot, which hands transposed operands to BLAS as they are
-        parts = _split_product(lambda i, j: np.dot(rows_g[i:j].T, rows_a[i:j]), rows_a.shape[0], work)
+            rows_a = _rows(a)
+        rows_g = _rows(g)
+        # np.dot hands transposed operands to BLAS as they are; the same ranges written
+        # with @ ran half as fast side by side
+        parts = _split_product(lambda i, j: np.dot(rows_a[i:j].T, rows_g[i:j]), rows_a.shape[0], work)
     else:
-        return a.reshape(-1, k).T @ g.reshape(-1, m)
-    total = parts[0]
+        return _rows(a).T @ _rows(g)
+    total = parts[0]  # a fresh (k, m) array: C-ordered, so a leaf takes it without a copy
     for part in parts[1:]:
         total += part
-    return total.T
+    return total
 
 
 def _matmul_a(g, out, ctx, a, b):
@@ -219,7 +230,7 @@ def _selection_columns(s: Any) -> Any:
     if type(s).__module__.startswith("scipy"):
         csc = s.tocsc()
         counts = np.diff(csc.indptr)
-        if csc.shape[1] and counts.max(initial=0) <= 1:
+        if csc.shape[0] and csc.shape[1] and counts.max(initial=0) <= 1:
             filled = counts == 1
             rows = np.zeros(csc.shape[1], dtype=np.intp)
             rows[filled] = csc.indices
@@ -272,8 +283,10 @@ class SparseSnapshot:
 
 
 def _dense_times_sparse(x: Any, s: Any) -> Any:
-    flat = x.reshape(-1, x.shape[-1])
+    flat = _rows(x)
     selection = _selection_columns(s) if array_module_of(flat) is np else None
+    if selection is not None and flat.dtype != np.result_type(flat.dtype, s.dtype):
+        flat = flat.astype(np.result_type(flat.dtype, s.dtype))  # int images, float matrix
     if selection is not None:
         rows, data, empty = selection
         # into a reused buffer (ag.buffers); mode="clip" because take buffers its output
@@ -305,7 +318,7 @@ def _spc_dense_left(g, out, s, x):
         return spcmatmul(g, s.T)
     # g @ s.T one row at a time: each row is a CSR mat-vec into a preallocated
     # C-ordered result, with no transposed copy of g and no big temporary.
-    flat = g.reshape(-1, g.shape[-1])
+    flat = _rows(g)
     dtype = np.result_type(flat.dtype, s.dtype)
     result = buffers.empty((flat.shape[0], s.shape[0]), dtype)
     if _csr_matvec is not None and s.format == "csr" and flat.dtype == dtype == s.dtype \

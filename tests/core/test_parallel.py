@@ -209,3 +209,61 @@ def test_ctrl_c_while_waiting_still_waits_for_the_range_then_is_raised():
     results, error = parallel._wait_all([future])
     assert future.calls == 2 and results == ["done"]
     assert isinstance(error, KeyboardInterrupt)
+
+
+def test_the_blas_hold_works_from_any_thread_and_leaves_user_limits_working(threads):
+    # threadpoolctl lets one thread at a time set OpenBLAS's count: a split that took
+    # control must let go, or every other thread's limits (ours and the user's) are ignored
+    if parallel._blas_limiter() is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl can reach")
+    from threadpoolctl import threadpool_limits
+
+    threads(2)
+    limiter = parallel._blas_limiter()
+    before = limiter.controller.num_threads
+    limiter.controller.set_num_threads(2)
+    try:
+        parallel.split_rows(lambda a, b: None, 8, 0, blas=True)  # this thread, once
+        seen, limited = [], []
+
+        def other():
+            parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 8, 0, blas=True)
+            with threadpool_limits(1, user_api="blas"):
+                limited.append(_blas_threads())
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(timeout=30)
+        assert seen == [1, 1] and limited == [1]
+        assert _blas_threads() == 2
+    finally:
+        limiter.controller.set_num_threads(before)
+
+
+def test_set_num_threads_from_another_thread_never_breaks_a_running_split(threads):
+    threads(3)
+    x = np.arange(600.0).reshape(200, 3)
+    errors, stop = [], threading.Event()
+
+    def work():
+        out = np.empty_like(x)
+        while not stop.is_set():
+            try:
+                parallel.split_rows(lambda a, b: np.multiply(x[a:b], 2, out=out[a:b]), 200, 0)
+                if not np.array_equal(out, 2 * x):
+                    errors.append("wrong values")
+            except Exception as exc:  # noqa: BLE001 - collected for the assert
+                errors.append(repr(exc))
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for t in workers:
+        t.start()
+    deadline = time.monotonic() + 2.0
+    n = 0
+    while time.monotonic() < deadline:
+        parallel.set_num_threads(1 + n % 3)
+        n += 1
+    stop.set()
+    for t in workers:
+        t.join(timeout=30)
+    assert not errors, errors[:3]

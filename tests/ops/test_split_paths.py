@@ -178,3 +178,42 @@ def test_a_failing_backward_still_restores_every_grad(split_everything):
         (a @ w).backward(np.ones((2, 2)))
     np.testing.assert_array_equal(a.grad, before[0])
     np.testing.assert_array_equal(w.grad, before[1])
+
+
+# --- found by review: zero sizes, integer operands of the sparse product -----------------
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((2, 3, 0), (0, 4)),   # inner dimension 0: a sum of nothing
+    ((2, 3, 5), (5, 0)),   # no output columns
+    ((0, 3, 5), (5, 2)),   # an empty stack
+    ((2, 0, 5), (2, 5, 3)),
+])
+@pytest.mark.parametrize("split", [False, True])
+def test_matmul_with_a_zero_size_dimension(a_shape, b_shape, split, request):
+    if split:
+        request.getfixturevalue("split_everything")
+    a_value, b_value = np.ones(a_shape), np.ones(b_shape)
+    a, b = ag.tensor(a_value), ag.tensor(b_value)
+    y = a @ b
+    np.testing.assert_array_equal(y.value, a_value @ b_value)
+    y.backward(np.ones(y.shape))
+    np.testing.assert_array_equal(a.grad, np.ones(y.shape) @ b_value.swapaxes(-1, -2))
+    want_b = (a_value.swapaxes(-1, -2) @ np.ones(y.shape))
+    np.testing.assert_array_equal(b.grad, want_b.sum(axis=0) if b_value.ndim == 2 else want_b)
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 3)])
+def test_spcmatmul_with_an_empty_matrix(shape):
+    x = ag.tensor(np.ones((2, shape[0])))
+    y = ag.spcmatmul(x, sp.csr_matrix(shape))
+    assert y.shape == (2, shape[1]) and not y.value.any()
+    y.backward(np.ones(y.shape))
+    np.testing.assert_array_equal(x.grad, np.zeros((2, shape[0])))
+
+
+def test_spcmatmul_of_integers_by_a_fractional_selection_matrix_is_not_truncated():
+    S = sp.csr_matrix(np.array([[0.5, 0.0], [0.0, 5.0]]))
+    x = np.array([[1, 2], [3, 2]])
+    np.testing.assert_allclose(ag.spcmatmul(x, S), x @ S.toarray())
+    np.testing.assert_allclose(ag.spcmatmul(ag.tensor(x), S).value, x @ S.toarray())
