@@ -22,7 +22,9 @@ turns splitting off; the default is the number of cores this process may use, at
 >>> from ag import parallel
 >>> x = np.arange(12.0).reshape(6, 2)
 >>> out = np.empty_like(x)
->>> _ = parallel.split_rows(lambda a, b: np.multiply(x[a:b], 2, out=out[a:b]), 6, min_work=0)
+>>> def double(start, stop):              # one range of rows
+...     np.multiply(x[start:stop], 2, out=out[start:stop])
+>>> _ = parallel.split_rows(double, 6, min_work=0)
 >>> out[:, 0]
 array([ 0.,  4.,  8., 12., 16., 20.])
 """
