@@ -233,8 +233,13 @@ class Tensor:
                     f"got {type(raw).__name__} of dtype kind {kind!r}; pass an array like "
                     "ag.ones_like(y)"
                 )
-            # a copy: the seed becomes a grad, and must not alias the caller's array
-            seed = xp.array(raw, dtype=self.dtype)
+            if type(raw) is np.ndarray and raw.dtype == self.dtype and self.inputs and not create_graph:
+                # an interior node's grad, read by the rules and never written: a read-only
+                # view spares copying the seed (a leaf's grad is always an array of its own)
+                seed = raw.view()
+                seed.flags.writeable = False
+            else:  # a copy: the seed becomes a grad, and must not alias the caller's array
+                seed = xp.array(raw, dtype=self.dtype)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: the seed gradient has shape {tuple(seed.shape)} but "

@@ -289,3 +289,53 @@ def test_float_tensor_index_is_refused():
         x[(ag.tensor([0.5]),)]
     # integral float Tensors (e.g. labels kept as floats) still index
     np.testing.assert_array_equal(x[ag.tensor([2.0, 0.0, 2.0])].value, [30.0, 10.0, 30.0])
+
+
+# --- the seed of y.backward(G): read, never copied into a leaf's grad ---------------------
+
+
+def _graphs():
+    import ag.nn.functional as F
+
+    yield "conv", lambda x: F.conv2d(x, ag.tensor(np.ones((2 * 9, 3)))), (2, 2, 5, 5)
+    yield "reshape", lambda x: x.reshape(6), (2, 3)
+    yield "add", lambda x: x + 0.0, (2, 3)
+    yield "transpose", lambda x: ag.moveaxis(x, 0, 1), (2, 3)
+
+
+@pytest.mark.parametrize("name, f, shape", list(_graphs()), ids=[g[0] for g in _graphs()])
+def test_no_leaf_grad_shares_memory_with_the_seed(name, f, shape):
+    x = ag.tensor(np.random.default_rng(0).standard_normal(shape))
+    y = f(x)
+    G = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(G)
+    want = x.grad.copy()
+    assert not np.shares_memory(x.grad, G) and x.grad.flags.writeable
+    G *= 7  # the caller's array changes afterwards: the leaf's grad does not
+    np.testing.assert_array_equal(x.grad, want)
+
+
+def test_an_interior_root_s_grad_is_the_seed_read_only():
+    x = ag.tensor(np.ones(3))
+    y = x * 2.0
+    G = np.arange(3.0)
+    y.backward(G)
+    np.testing.assert_array_equal(y.grad, G)
+    with pytest.raises(ValueError, match="read-only"):
+        y.grad[0] = 1.0
+    G[0] = 9.0  # the caller's array stays writable
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 4.0])
+
+
+def test_a_leaf_root_and_create_graph_copy_the_seed():
+    x = ag.tensor(np.ones(3))
+    G = np.arange(3.0)
+    x.backward(G)
+    assert not np.shares_memory(x.grad, G)
+    w = ag.tensor(np.array([1.0, 2.0, 3.0]))
+    y = w * w
+    G2 = np.ones(3)
+    y.backward(G2, create_graph=True)
+    (gg,) = ag.grad(w.grad.sum(), [w])
+    G2[:] = 100.0  # the second-order graph kept its own copy of the seed
+    np.testing.assert_array_equal(gg, [2.0, 2.0, 2.0])

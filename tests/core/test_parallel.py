@@ -189,25 +189,23 @@ def test_a_forked_child_starts_its_own_threads(threads):
 
 
 class _InterruptedOnce:
-    """A future whose first wait is cut short by Ctrl-C while its range still runs."""
+    """A range whose first wait is cut short by Ctrl-C while it still runs."""
 
     def __init__(self):
-        self.calls = 0
+        self.calls, self.completed, self.error, self.result = 0, False, None, "done"
+        self.finished = self
 
-    def result(self):
+    def acquire(self):
         self.calls += 1
         if self.calls == 1:
             raise KeyboardInterrupt
-        return "done"
-
-    def done(self):
-        return self.calls > 1
+        self.completed = True
 
 
 def test_ctrl_c_while_waiting_still_waits_for_the_range_then_is_raised():
-    future = _InterruptedOnce()
-    results, error = parallel._wait_all([future])
-    assert future.calls == 2 and results == ["done"]
+    job = _InterruptedOnce()
+    results, error = parallel._wait_all([job])
+    assert job.calls == 2 and results == ["done"]
     assert isinstance(error, KeyboardInterrupt)
 
 
