@@ -146,26 +146,30 @@ def _blas_threads():
     return None if limiter is None else limiter.controller.num_threads
 
 
-def test_blas_is_held_at_one_thread_inside_and_put_back_after(threads):
-    if parallel._blas_limiter() is None:
+@pytest.fixture
+def blas_at_two(threads):
+    """Two ag threads and NumPy's OpenBLAS at two threads for one test, then as before."""
+    limiter = parallel._blas_limiter()
+    if limiter is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl can reach")
     threads(2)
-    limiter = parallel._blas_limiter()
     before = limiter.controller.num_threads
     limiter.controller.set_num_threads(2)
+    yield limiter
+    limiter.controller.set_num_threads(before)
+
+
+def test_blas_is_held_at_one_thread_inside_and_put_back_after(blas_at_two):
     seen = []
-    try:
-        parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 2, 0, blas=True)
-        assert seen == [1, 1] and _blas_threads() == 2
+    parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 2, 0, blas=True)
+    assert seen == [1, 1] and _blas_threads() == 2
 
-        def fails(a, b):
-            raise RuntimeError("boom")
+    def fails(a, b):
+        raise RuntimeError("boom")
 
-        with pytest.raises(RuntimeError):
-            parallel.split_rows(fails, 2, 0, blas=True)
-        assert _blas_threads() == 2
-    finally:
-        limiter.controller.set_num_threads(before)
+    with pytest.raises(RuntimeError):
+        parallel.split_rows(fails, 2, 0, blas=True)
+    assert _blas_threads() == 2
 
 
 def _split_in_child(queue):
@@ -209,33 +213,24 @@ def test_ctrl_c_while_waiting_still_waits_for_the_range_then_is_raised():
     assert isinstance(error, KeyboardInterrupt)
 
 
-def test_the_blas_hold_works_from_any_thread_and_leaves_user_limits_working(threads):
+def test_the_blas_hold_works_from_any_thread_and_leaves_user_limits_working(blas_at_two):
     # threadpoolctl lets one thread at a time set OpenBLAS's count: a split that took
     # control must let go, or every other thread's limits (ours and the user's) are ignored
-    if parallel._blas_limiter() is None:
-        pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl can reach")
     from threadpoolctl import threadpool_limits
 
-    threads(2)
-    limiter = parallel._blas_limiter()
-    before = limiter.controller.num_threads
-    limiter.controller.set_num_threads(2)
-    try:
-        parallel.split_rows(lambda a, b: None, 8, 0, blas=True)  # this thread, once
-        seen, limited = [], []
+    parallel.split_rows(lambda a, b: None, 8, 0, blas=True)  # this thread, once
+    seen, limited = [], []
 
-        def other():
-            parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 8, 0, blas=True)
-            with threadpool_limits(1, user_api="blas"):
-                limited.append(_blas_threads())
+    def other():
+        parallel.split_rows(lambda a, b: seen.append(_blas_threads()), 8, 0, blas=True)
+        with threadpool_limits(1, user_api="blas"):
+            limited.append(_blas_threads())
 
-        t = threading.Thread(target=other)
-        t.start()
-        t.join(timeout=30)
-        assert seen == [1, 1] and limited == [1]
-        assert _blas_threads() == 2
-    finally:
-        limiter.controller.set_num_threads(before)
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(timeout=30)
+    assert seen == [1, 1] and limited == [1]
+    assert _blas_threads() == 2
 
 
 def test_set_num_threads_from_another_thread_never_breaks_a_running_split(threads):

@@ -10,8 +10,8 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+def _load(name: str, folder: Path = EXAMPLES):
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -52,3 +52,23 @@ def test_attention_benchmark_runs_and_agrees_with_torch(capsys):
         assert "ratio ag / torch" in out
         diff = float(out.split("ag vs torch: ")[1].split()[0])
         assert diff < 1e-5  # the same gradients in float32
+
+
+# The course benchmarks run end to end: each implementation's gradients are checked
+# against the reference before anything is timed (no timing is asserted here).
+
+
+def test_course_workloads_check_their_gradients_and_print_a_table(capsys):
+    bench = _load("course_workloads", EXAMPLES.parent / "benchmarks")
+    results = bench.main(["--only", "small_mlp", "attention", "--rounds", "2"])
+    out = capsys.readouterr().out
+    assert "MLP 16-32-32-4" in out and "attention + MLP block" in out
+    assert len(results) == 4  # two workloads, two dtypes
+
+
+@pytest.mark.torch
+def test_conv_floor_kernels_give_torch_s_gradients(capsys):
+    pytest.importorskip("torch")
+    _load("conv_floor", EXAMPLES.parent / "benchmarks").main(["--rounds", "2"])
+    out = capsys.readouterr().out
+    assert out.count("floor") >= 2 and "float64" in out
