@@ -1,7 +1,9 @@
 """The course's problems as test fixtures, built by running the exercise files themselves.
 
 One source for each graph: a test that needs problem 1.3 gets exactly the graph a
-student runs (``exercises/problem_1_3.py``), labels included, not a copy of it.
+student runs (``exercises/problem_1_3.py``), labels included, not a copy of it. Also
+the slides' recursive topological sort, the reference the kit's iterative one is
+checked against.
 """
 
 from __future__ import annotations
@@ -25,3 +27,18 @@ def problem_1_3() -> SimpleNamespace:
         namespace = runpy.run_path(str(EXERCISES / "problem_1_3.py"), run_name="problem_1_3")
     namespace["z10"].zero_grad()  # the file ran backward once; a test runs its own
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
+
+
+def recursive_topological_order(root) -> list:
+    """The slides' recursive depth-first sort (the exam order), for Scalars and Tensors."""
+    order, visited = [], set()
+
+    def dfs(node):
+        if id(node) not in visited:
+            visited.add(id(node))
+            for child in node.inputs:
+                dfs(child)
+            order.append(node)
+
+    dfs(root)
+    return order

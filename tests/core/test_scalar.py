@@ -2,7 +2,7 @@ import math
 import sys
 
 import pytest
-from course_problems import problem_1_3
+from course_problems import problem_1_3, recursive_topological_order
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,23 +62,10 @@ def test_problem_1_3_recurrent_cell():
 
 def test_topological_sort_matches_recursive_reference():
     # The recursive version from the slides, on random graphs.
-    def reference(root):
-        order, visited = [], set()
-
-        def dfs(node):
-            if id(node) not in visited:
-                visited.add(id(node))
-                for child in node.inputs:
-                    dfs(child)
-                order.append(node)
-
-        dfs(root)
-        return order
-
     @given(ags.scalar_graphs(max_leaves=4, max_steps=20))
     def check(graph):
         out = graph.build(*graph.leaves())
-        assert [id(n) for n in out.topological_sort()] == [id(n) for n in reference(out)]
+        assert [id(n) for n in out.topological_sort()] == [id(n) for n in recursive_topological_order(out)]
 
     check()
 

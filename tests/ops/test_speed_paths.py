@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from course_problems import recursive_topological_order  # tests/ is on sys.path
 
 import ag
 from ag.testing import gradcheck
@@ -108,21 +109,6 @@ def test_attention_block_matches_torch(dtype):
 # --- the small-step overheads: cross-entropy, the sort, no_grad --------------------------
 
 
-def _recursive_order(root):
-    """The slides' recursive topological sort, the reference for the iterative one."""
-    order, visited = [], set()
-
-    def dfs(node):
-        if id(node) not in visited:
-            visited.add(id(node))
-            for child in node.inputs:
-                dfs(child)
-            order.append(node)
-
-    dfs(root)
-    return order
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_topological_order_is_the_recursive_dfs_order(seed):
     r = np.random.default_rng(seed)
@@ -131,10 +117,10 @@ def test_topological_order_is_the_recursive_dfs_order(seed):
         i, j = r.integers(0, len(nodes), 2)
         nodes.append(nodes[i] * nodes[j] if r.random() < 0.5 else nodes[i] + nodes[i])
     root = nodes[-1].sum()
-    assert [id(n) for n in ag.topological_sort(root)] == [id(n) for n in _recursive_order(root)]
+    assert [id(n) for n in ag.topological_sort(root)] == [id(n) for n in recursive_topological_order(root)]
     s = ag.Scalar(1.5)
     t = (s * s + s) * s
-    assert [id(n) for n in ag.topological_sort(t)] == [id(n) for n in _recursive_order(t)]
+    assert [id(n) for n in ag.topological_sort(t)] == [id(n) for n in recursive_topological_order(t)]
 
 
 @pytest.mark.parametrize("layout", ["C", "fortran", "transposed"])
