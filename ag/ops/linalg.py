@@ -61,9 +61,8 @@ def _stack_times_matrix(x: Any, w: Any) -> Any:
 
     NumPy's matmul runs one small GEMM per matrix of the stack; when the stack is
     C-contiguous its rows are one (N*n, k) matrix, and a single GEMM does the same
-    arithmetic with fewer calls (and OpenBLAS spreads a GEMM over its threads only
-    above 64**3 multiply-adds, which each matrix of the course's stacks is not).
-    Any other stack (a ``moveaxis`` view: the conv's gradient) is a stack product.
+    arithmetic with fewer calls, its rows split over the cores (ag.parallel). Any
+    other stack (a ``moveaxis`` view: the conv's gradient) is a stack product.
     """
     if _is_c_stack(x):
         rows = _rows(x)
@@ -107,7 +106,7 @@ def _shared_matrix_grad(a: Any, g: Any) -> Any:
     dimension is long and its result small, which OpenBLAS runs on one core: the rows
     are cut into one range per core (ag.parallel) and the partial products added.
     When ``g`` is a transposed view (a ``moveaxis`` downstream, as in the course's
-    conv), its rows are not a view: each range sums the stacked ``g_i^T a_i`` as they lie.
+    conv), its rows are not a view: each range sums the stacked ``a_i^T g_i`` as they lie.
     """
     numpy = type(a) is np.ndarray and type(g) is np.ndarray and a.dtype == g.dtype
     k, m = a.shape[-1], g.shape[-1]
@@ -285,10 +284,11 @@ class SparseSnapshot:
 def _dense_times_sparse(x: Any, s: Any) -> Any:
     flat = _rows(x)
     selection = _selection_columns(s) if array_module_of(flat) is np else None
-    if selection is not None and flat.dtype != np.result_type(flat.dtype, s.dtype):
-        flat = flat.astype(np.result_type(flat.dtype, s.dtype))  # int images, float matrix
     if selection is not None:
         rows, data, empty = selection
+        dtype = np.result_type(flat.dtype, s.dtype)
+        if flat.dtype != dtype:  # int images, a float matrix: gather what the product gives
+            flat = flat.astype(dtype)
         # into a reused buffer (ag.buffers); mode="clip" because take buffers its output
         # in the default mode, and every index is a row of the matrix, so none is clipped
         product = buffers.empty((flat.shape[0], rows.shape[0]), flat.dtype)
