@@ -26,7 +26,6 @@ import platform
 import shutil
 import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE_PARAMS = ("cupy", "cuda")  # the parameter values by which tests/gpu runs a case on CuPy
 
 
-# -- a pytest plugin (-p benchmarks.gpu_report): which selected tests are CuPy cases --------------
+# -- a pytest plugin (-p gpu_report, benchmarks/ on the path): each test's outcome as it ends ------
+#
+# One JSON line per test into $AG_GPU_CHECK_TESTS_LOG, written when the test ends, so a
+# run stopped by its time limit still leaves the outcomes so far; each line says whether
+# the test is a CuPy case.
+
+TESTS_LOG = "AG_GPU_CHECK_TESTS_LOG"
+_device_cases: dict[str, bool] = {}
 
 
 def is_device_case(item: Any) -> bool:
@@ -51,9 +57,38 @@ def is_device_case(item: Any) -> bool:
     return False
 
 
-def pytest_collection_modifyitems(items: list) -> None:
-    for item in items:
-        item.user_properties.append(("device_case", "yes" if is_device_case(item) else "no"))
+def _log_test(entry: dict) -> None:
+    path = os.environ.get(TESTS_LOG)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+
+def pytest_collection_finish(session: Any) -> None:
+    _device_cases.update((item.nodeid, is_device_case(item)) for item in session.items)
+    _log_test({"collected": len(session.items), "device_cases": sum(_device_cases.values())})
+
+
+def _message(report: Any) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr or "")
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.when == "call":
+        outcome = "skipped" if report.skipped else report.outcome  # passed / failed
+    elif report.skipped and report.when == "setup":
+        outcome = "skipped"
+    elif report.failed:  # a fixture broke in setup or teardown
+        outcome = "errors"
+    else:
+        return
+    _log_test({"test": report.nodeid, "outcome": outcome,
+               "device_case": _device_cases.get(report.nodeid, False),
+               "message": "" if outcome == "passed" else _message(report)[:300]})
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:
@@ -195,33 +230,37 @@ def read_steps(out: Path) -> list[dict]:
 
 
 def read_tests(path: Path) -> dict | None:
-    """Counts from pytest's JUnit XML: all cases, and the device (CuPy) cases among them."""
+    """Counts from the plugin's lines: all tests that ended, and the CuPy cases among them."""
     try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
+        lines = path.read_text().splitlines()
+    except OSError:
         return None
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
     device = dict(counts)
-    failures, skip_reasons = [], {}
-    for case in root.iter("testcase"):
-        outcome = "passed"
-        detail = ""
-        for child in case:
-            if child.tag in ("failure", "error"):
-                outcome = "failed" if child.tag == "failure" else "errors"
-                detail = (child.get("message") or "").splitlines()[0][:200] if child.get("message") else ""
-            elif child.tag == "skipped":
-                outcome = "skipped"
-                detail = (child.get("message") or "")[:200]
-        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+    failures: list[str] = []
+    skip_reasons: dict[str, int] = {}
+    collected = None
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        if "collected" in entry:
+            collected = entry
+            continue
+        outcome = entry.get("outcome")
+        if outcome not in counts:
+            continue
         counts[outcome] += 1
-        if any(p.get("name") == "device_case" and p.get("value") == "yes" for p in case.iter("property")):
+        if entry.get("device_case"):
             device[outcome] += 1
         if outcome in ("failed", "errors"):
-            failures.append(f"{test_id}: {detail}")
+            failures.append(f"{entry.get('test')}: {entry.get('message', '')}")
         elif outcome == "skipped":
-            skip_reasons[detail] = skip_reasons.get(detail, 0) + 1
-    return {"all": counts, "device": device, "failures": failures, "skip_reasons": skip_reasons}
+            reason = entry.get("message", "")
+            skip_reasons[reason] = skip_reasons.get(reason, 0) + 1
+    return {"all": counts, "device": device, "failures": failures, "skip_reasons": skip_reasons,
+            "collected": collected}
 
 
 def _ms(value: float | None) -> str:
@@ -237,7 +276,7 @@ def build_report(work: Path) -> str:
     env = read_json(work / "env.json") or {}
     bench = read_json(work / "bench.json")
     trained = read_json(work / "train.json")
-    tests = read_tests(work / "tests.xml")
+    tests = read_tests(work / "tests.jsonl")
     steps = read_steps(work)
     fake = meta.get("mode") == "fake"
     lines = ["# ag GPU check", ""]
@@ -269,10 +308,17 @@ def build_report(work: Path) -> str:
 
     lines += ["## Tests", ""]
     if tests is None:
-        lines += ["not run (no tests.xml)", ""]
+        lines += ["not run (no tests.jsonl)", ""]
     else:
         a, d = tests["all"], tests["device"]
-        lines += [f"- selection: `{meta.get('tests_selection', 'n/a')}`",
+        ended = sum(a.values()) - a["errors"]  # an error in teardown follows the test's own outcome
+        collected = tests["collected"] or {}
+        lines += [f"- selection: `{meta.get('tests_selection', 'n/a')}`: {collected.get('collected', '?')} "
+                  f"tests, {collected.get('device_cases', '?')} of them CuPy cases; {ended} ended"]
+        if isinstance(collected.get("collected"), int) and ended < collected["collected"]:
+            lines.append(f"- **cut short**: {collected['collected'] - ended} tests did not end "
+                         "(the step ran out of time or was stopped); the counts below are partial")
+        lines += [
                   f"- all selected: {a['passed']} passed, {a['failed']} failed, {a['errors']} errors, "
                   f"{a['skipped']} skipped",
                   f"- of these, CuPy cases (run on the GPU): {d['passed']} passed, {d['failed']} failed, "
@@ -332,7 +378,7 @@ def build_report(work: Path) -> str:
     return "\n".join(lines)
 
 
-RESULT_FILES = ("env.json", "tests.xml", "bench.json", "train.json")
+RESULT_FILES = ("env.json", "tests.jsonl", "bench.json", "train.json")
 
 
 def write_report(work: Path, out: Path) -> Path:

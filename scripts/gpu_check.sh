@@ -17,18 +17,20 @@
 #   6. train    examples/transformer_reverse.py, unchanged model code, on the GPU and the CPU
 # After every step $OUT/report.md is rewritten from what has been recorded, so a run cut
 # short still leaves a report with its partial results; also in $OUT: logs.txt (every
-# step's output), env.json, tests.xml, bench.json, train.json.
+# step's output), env.json, tests.jsonl (one line per test), bench.json, train.json.
 #
-# Environment: OUT (default ./gpu-report), AG_GPU_CHECK_BUDGET (seconds for the whole
-# check, default 450), AG_GPU_CHECK_FAKE=1 (as --fake), PYTHON (the base interpreter,
-# default python3), AG_GPU_EXTRA (force `gpu` or `gpu-cuda12`), AG_GPU_VENV (default
-# $TMPDIR/ag-gpu-venv), AG_GPU_CHECK_TESTS (the pytest -k expression), AG_GPU_CHECK_INSTALL=1 (run
-# the install step in fake mode too).
+# Environment: OUT (default ./gpu-report); AG_GPU_CHECK_BUDGET (seconds for the whole
+# check, default 450: give the remote command ~60 s more); AG_GPU_CHECK_FAKE=1 (as --fake);
+# PYTHON (the base interpreter, default python3); AG_GPU_EXTRA (force gpu or gpu-cuda12);
+# AG_GPU_VENV (default $TMPDIR/ag-gpu-venv); AG_GPU_CHECK_TESTS (the pytest -k expression);
+# AG_GPU_CHECK_STEPS (default device,install,env,tests,bench,train: a rerun can pick some);
+# AG_GPU_CHECK_INSTALL=1 (the install step in fake mode too).
+# Exit status: 0 when every step ran and passed, 1 otherwise (the report says which).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-# -- the steps' bodies (each runs in a child: AG_GPU_CHECK_STEP=NAME bash scripts/gpu_check.sh) ---------
+# -- the steps' bodies (each in a child: AG_GPU_CHECK_STEP=NAME bash scripts/gpu_check.sh) --
 
 step_device() {
   if ! command -v nvidia-smi >/dev/null 2>&1; then
@@ -98,16 +100,19 @@ print("\n".join(dict.fromkeys(paths)))')"
     echo "ag sees a usable GPU from $usable"
   elif "$venv/bin/python" -c 'import numpy, scipy, pytest, hypothesis'; then
     echo "$venv/bin/python" > "$WORK/python"
-    echo "ag sees no usable GPU from $venv/bin/python nor $BASE_PY"
+    note install "ag sees no usable GPU from the venv nor $BASE_PY"
     return 1
   else
-    echo "the venv lacks numpy/scipy/pytest/hypothesis: $BASE_PY used"
+    note install "the venv lacks numpy/scipy/pytest/hypothesis: $BASE_PY used"
     return 1
   fi
 }
 
 meta() { printf '%s\t%s\n' "$1" "$2" >> "$WORK/meta.txt"; }
-note() { echo "$2" > "$WORK/note.$1"; }  # the step's one-line note for the report
+note() {  # add to the step's one-line note in the report
+  if [ -s "$WORK/note.$1" ]; then echo "$(cat "$WORK/note.$1"); $2" > "$WORK/note.$1"
+  else echo "$2" > "$WORK/note.$1"; fi
+}
 
 case "${AG_GPU_CHECK_STEP:-}" in  # a child of the check itself (WORK, BASE_PY exported)
   "") ;;
@@ -120,7 +125,7 @@ mode=gpu
 for arg in "$@"; do
   case "$arg" in
     --fake) mode=fake ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$arg' (use --fake or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -146,6 +151,8 @@ else
   device=cuda; sizes=(); bench_args=(--repeats 20 --cpu-repeats 3)
 fi
 selection="${AG_GPU_CHECK_TESTS:-cupy or cuda}"
+wanted=",${AG_GPU_CHECK_STEPS:-device,install,env,tests,bench,train},"
+want() { [[ "$wanted" == *",$1,"* ]]; }
 
 : > "$WORK/meta.txt"
 : > "$WORK/steps.tsv"
@@ -179,9 +186,7 @@ on_signal() {
   [ -n "$child" ] && kill -TERM "$child" 2>/dev/null
   printf '%s\t%s\t%s\t%s\t%s\n' "(check)" "interrupted" "$((SECONDS - start))" "$BUDGET" \
     "the check was stopped by a signal" >> "$WORK/steps.tsv"
-  failed="$(awk -F '\t' '$2 != "ok"' "$WORK/steps.tsv" | wc -l)"
-finish
-[ "$failed" -eq 0 ]  # exit 1 when a step failed, timed out or did not run
+  finish
   exit 143
 }
 trap on_signal TERM INT HUP
@@ -210,8 +215,8 @@ run_step() {
     124|137) status="timed out" ;;
     *) status="failed (exit $rc)" ;;
   esac
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$((SECONDS - t0))" "$limit" "$(cat "$WORK/note.$name" 2>/dev/null)" \
-    >> "$WORK/steps.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$((SECONDS - t0))" "$limit" \
+    "$(cat "$WORK/note.$name" 2>/dev/null)" >> "$WORK/steps.tsv"
   echo "gpu_check: $name: $status in $((SECONDS - t0)) s"
   if [ "$rc" != 0 ]; then sed 's/^/    /' "$log" | tail -n 25; fi
   write_report
@@ -223,27 +228,29 @@ run_step() {
 echo "gpu_check: mode $mode, budget $BUDGET s, report in $OUT"
 export WORK BASE_PY
 if [ "$mode" = gpu ]; then
-  run_step device 20 env AG_GPU_CHECK_STEP=device bash "$0"
-  meta extra "$(cat "$WORK/extra" 2>/dev/null || echo gpu)"
-  run_step install 180 env AG_GPU_CHECK_STEP=install bash "$0"
+  echo "${AG_GPU_EXTRA:-gpu}" > "$WORK/extra"
+  want device && run_step device 20 env AG_GPU_CHECK_STEP=device bash "$0"
+  meta extra "$(cat "$WORK/extra")"
+  want install && run_step install 150 env AG_GPU_CHECK_STEP=install bash "$0"
 else
   meta extra "none (fake mode: nothing installed)"
   if [ "${AG_GPU_CHECK_INSTALL:-0}" = 1 ]; then
     echo gpu > "$WORK/extra"
-    run_step install 180 env AG_GPU_CHECK_STEP=install bash "$0"
+    run_step install 150 env AG_GPU_CHECK_STEP=install bash "$0"
   fi
 fi
 PY="$(cat "$WORK/python")"
 meta python "$PY"
 
-run_step env 60 "$PY" benchmarks/gpu_report.py env --device "$device" --json "$WORK/env.json"
-# -p gpu_report: marks which selected tests are CuPy cases, for the report's counts
-run_step tests 120 env PYTHONPATH="$ROOT/benchmarks:$PYTHONPATH" \
+want env && run_step env 60 "$PY" benchmarks/gpu_report.py env --device "$device" --json "$WORK/env.json"
+# -p gpu_report: one line per test into tests.jsonl as it ends, saying which are CuPy cases
+want tests && run_step tests 150 env PYTHONPATH="$ROOT/benchmarks:$PYTHONPATH" \
+  AG_GPU_CHECK_TESTS_LOG="$WORK/tests.jsonl" \
   "$PY" -m pytest -p no:cacheprovider -p gpu_report -q -rs tests/gpu -k "$selection" \
-  --ignore=tests/gpu/test_gpu_check_script.py --junitxml="$WORK/tests.xml"
-run_step bench 150 "$PY" benchmarks/gpu.py --device "$device" "${sizes[@]}" "${bench_args[@]}" \
-  --json "$WORK/bench.json"
-run_step train 200 "$PY" benchmarks/gpu_report.py train --device "$device" "${sizes[@]}" \
+  --ignore=tests/gpu/test_gpu_check_script.py
+want bench && run_step bench 150 "$PY" benchmarks/gpu.py --device "$device" "${sizes[@]}" \
+  "${bench_args[@]}" --json "$WORK/bench.json"
+want train && run_step train 200 "$PY" benchmarks/gpu_report.py train --device "$device" "${sizes[@]}" \
   --json "$WORK/train.json"
 failed="$(awk -F '\t' '$2 != "ok"' "$WORK/steps.tsv" | wc -l)"
 finish

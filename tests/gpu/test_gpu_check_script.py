@@ -95,7 +95,7 @@ def test_fake_run_writes_a_full_report(tmp_path):
 
     # the files a device machine returns: few, flat, and parseable
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["bench.json", "env.json", "logs.txt", "report.md", "tests.xml", "train.json"]
+    assert files == ["bench.json", "env.json", "logs.txt", "report.md", "tests.jsonl", "train.json"]
     bench_json = json.loads((out / "bench.json").read_text())
     assert bench_json["device"]["device"] == "fake"
     assert {w["key"] for w in bench_json["workloads"]} == {"mlp", "block", "conv"}
@@ -147,16 +147,15 @@ def test_report_from_partial_results(tmp_path):
     (work / "steps.tsv").write_text("device\tok\t1\t20\tH100\ntests\tok\t50\t120\t\n"
                                     "bench\ttimed out\t150\t150\t\n")
     (work / "logs" / "bench.log").write_text("MLP ...\n")
-    (work / "tests.xml").write_text(
-        '<testsuites><testsuite name="pytest">'
-        '<testcase classname="tests.gpu.test_backends" name="test_op_on_backend[cupy-exp]">'
-        '<properties><property name="device_case" value="yes"/></properties>'
-        '<failure message="AssertionError: not close">trace</failure></testcase>'
-        '<testcase classname="tests.gpu.test_backends" name="test_op_on_backend[cupy-log]">'
-        '<properties><property name="device_case" value="yes"/></properties></testcase>'
-        '<testcase classname="tests.gpu.test_gpu" name="test_missing_cupy_is_reported">'
-        '<properties><property name="device_case" value="no"/></properties></testcase>'
-        "</testsuite></testsuites>")
+    (work / "tests.jsonl").write_text("\n".join(json.dumps(entry) for entry in [
+        {"collected": 4, "device_cases": 2},
+        {"test": "tests/gpu/test_backends.py::test_op_on_backend[cupy-exp]", "outcome": "failed",
+         "device_case": True, "message": "AssertionError: not close"},
+        {"test": "tests/gpu/test_backends.py::test_op_on_backend[cupy-log]", "outcome": "passed",
+         "device_case": True, "message": ""},
+        {"test": "tests/gpu/test_gpu.py::test_missing_cupy_is_reported", "outcome": "passed",
+         "device_case": False, "message": ""},
+    ]) + '\n{"test": "tests/gpu/test_gpu.py::test_cut')  # the last line cut short by a kill
     (work / "bench.json").write_text(json.dumps({"dtype": "float32", "repeats": 20, "cpu_repeats": 3,
         "workloads": [{"key": "mlp", "label": "MLP 784-4096-4096-10, batch 4096",
                        "ms": {"ag_device": 10.0, "ag_cpu": 400.0},
@@ -168,8 +167,19 @@ def test_report_from_partial_results(tmp_path):
     assert "all selected: 2 passed, 1 failed" in report
     assert "CuPy cases (run on the GPU): 1 passed, 1 failed" in report
     assert "test_op_on_backend[cupy-exp]: AssertionError: not close" in report
+    assert "4 tests, 2 of them CuPy cases; 3 ended" in report and "**cut short**: 1 tests" in report
     row = "| MLP 784-4096-4096-10, batch 4096 | 10.00 | n/a | 400.00 | 40.0x | n/a | 1.0e-07, n/a |"
     assert row in report
     assert "mlp / hand_device failed: `CUDARuntimeError: oom`" in report
     assert "not run (no train.json)" in report and "Targets:" in report
     assert "===== bench =====\nMLP ..." in (out / "logs.txt").read_text()
+
+
+def test_a_rerun_can_pick_its_steps(tmp_path):
+    out = tmp_path / "out"
+    result = _run(out, AG_GPU_CHECK_STEPS="env,bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = (out / "report.md").read_text()
+    assert [row[0] for row in _table_rows(_section(report, "Steps"))] == ["env", "bench"]
+    assert "not run (no tests.jsonl)" in report and "not run (no train.json)" in report
+    assert len(_table_rows(_section(report, "Benchmarks"))) == 3
