@@ -342,7 +342,7 @@ def _write_json(path: str | None, payload: dict) -> None:
         return
     tmp = f"{path}.tmp"
     with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1)
+        json.dump(payload, fh, indent=1, default=float)  # NumPy/CuPy scalars as numbers
     os.replace(tmp, path)  # a reader (or a killed run) never sees half a file
 
 

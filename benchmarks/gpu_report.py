@@ -91,11 +91,19 @@ def pytest_runtest_logreport(report: Any) -> None:
                "message": "" if outcome == "passed" else _message(report)[:300]})
 
 
+def _plain(value: Any) -> Any:
+    # NumPy/CuPy scalars and 0-d arrays (a metric a device run returns) as Python numbers
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1)
-    os.replace(tmp, path)
+        json.dump(payload, fh, indent=1, default=_plain)
+    os.replace(tmp, path)  # a reader (or a killed run) never sees half a file
 
 
 def read_json(path: Path) -> Any:

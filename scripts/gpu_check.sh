@@ -27,7 +27,8 @@
 # AG_GPU_CHECK_INSTALL=1 (the install step in fake mode too).
 # Exit status: 0 when every step ran and passed, 1 otherwise (the report says which).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"  # the steps run it again, from any cwd
+cd "$(dirname "$SELF")/.."
 ROOT="$PWD"
 
 # -- the steps' bodies (each in a child: AG_GPU_CHECK_STEP=NAME bash scripts/gpu_check.sh) --
@@ -125,7 +126,7 @@ mode=gpu
 for arg in "$@"; do
   case "$arg" in
     --fake) mode=fake ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$arg' (use --fake or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -229,14 +230,14 @@ echo "gpu_check: mode $mode, budget $BUDGET s, report in $OUT"
 export WORK BASE_PY
 if [ "$mode" = gpu ]; then
   echo "${AG_GPU_EXTRA:-gpu}" > "$WORK/extra"
-  want device && run_step device 20 env AG_GPU_CHECK_STEP=device bash "$0"
+  want device && run_step device 20 env AG_GPU_CHECK_STEP=device bash "$SELF"
   meta extra "$(cat "$WORK/extra")"
-  want install && run_step install 150 env AG_GPU_CHECK_STEP=install bash "$0"
+  want install && run_step install 150 env AG_GPU_CHECK_STEP=install bash "$SELF"
 else
   meta extra "none (fake mode: nothing installed)"
   if [ "${AG_GPU_CHECK_INSTALL:-0}" = 1 ]; then
     echo gpu > "$WORK/extra"
-    run_step install 150 env AG_GPU_CHECK_STEP=install bash "$0"
+    run_step install 150 env AG_GPU_CHECK_STEP=install bash "$SELF"
   fi
 fi
 PY="$(cat "$WORK/python")"
@@ -248,9 +249,9 @@ want tests && run_step tests 150 env PYTHONPATH="$ROOT/benchmarks:$PYTHONPATH" \
   AG_GPU_CHECK_TESTS_LOG="$WORK/tests.jsonl" \
   "$PY" -m pytest -p no:cacheprovider -p gpu_report -q -rs tests/gpu -k "$selection" \
   --ignore=tests/gpu/test_gpu_check_script.py
-want bench && run_step bench 150 "$PY" benchmarks/gpu.py --device "$device" "${sizes[@]}" \
+want bench && run_step bench 150 "$PY" benchmarks/gpu.py --device "$device" ${sizes[@]+"${sizes[@]}"} \
   "${bench_args[@]}" --json "$WORK/bench.json"
-want train && run_step train 200 "$PY" benchmarks/gpu_report.py train --device "$device" "${sizes[@]}" \
+want train && run_step train 200 "$PY" benchmarks/gpu_report.py train --device "$device" ${sizes[@]+"${sizes[@]}"} \
   --json "$WORK/train.json"
 failed="$(awk -F '\t' '$2 != "ok"' "$WORK/steps.tsv" | wc -l)"
 finish
