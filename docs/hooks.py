@@ -59,7 +59,8 @@ def on_config(config):
     config["nav"] = [
         {"Home": "index.md"},
         {"Tutorials": _notebooks(docs_dir)},
-        {"Notes": ["ops.md", "performance-notes.md", "changelog.md", "contributing.md", "license.md"]},
+        {"Notes": ["ops.md", "performance-notes.md", "gpu-check.md", "changelog.md", "contributing.md",
+                   "license.md"]},
         {"API reference": api},
     ]
     return config
