@@ -51,7 +51,8 @@ API_PAGES: list[tuple[str, str, str, list[tuple[str, list[str]]]]] = [
      "The micrograd-style engine on floats, the functions that work on Scalars and Tensors "
      "alike, and the backward pass both engines share.",
      [("Scalar", ["ag.Scalar", "ag.scalar"]),
-      ("Functions on Scalars and Tensors", ["ag.exp", "ag.log", "ag.sqrt", "ag.relu", "ag.tanh", "ag.sigmoid"]),
+      ("Functions on Scalars and Tensors", ["ag.exp", "ag.log", "ag.sqrt", "ag.relu", "ag.tanh",
+                                            "ag.sigmoid"]),
       ("The backward pass", ["ag.topological_sort", "ag.no_grad", "ag.enable_grad", "ag.is_grad_enabled"])]),
     ("tensor", "Tensor and its ops",
      "`ag.Tensor` on NumPy arrays (CuPy on a GPU) and every differentiable op, as `ag.` functions; "
@@ -66,7 +67,8 @@ API_PAGES: list[tuple[str, str, str, list[tuple[str, list[str]]]]] = [
                   "ag.flatten", "ag.broadcast_to"]),
       ("Joining and splitting", ["ag.concatenate", "ag.stack", "ag.split"]),
       ("Elementwise choices", ["ag.maximum", "ag.minimum", "ag.where", "ag.clip"]),
-      ("Softmax and cross-entropy", ["ag.softmax", "ag.log_softmax", "ag.logsumexp", "ag.softmax_cross_entropy"]),
+      ("Softmax and cross-entropy", ["ag.softmax", "ag.log_softmax", "ag.logsumexp",
+                                     "ag.softmax_cross_entropy"]),
       ("Higher-order gradients", ["ag.grad", "ag.hvp", "ag.hessian"]),
       ("Finding a NaN", ["ag.detect_anomaly"]),
       ("Your own op", ["ag.custom_op", "ag.sum_to_shape"]),
@@ -160,7 +162,8 @@ API_PAGES: list[tuple[str, str, str, list[tuple[str, list[str]]]]] = [
 # The package whose page a name no page lists goes to ("More" on that page).
 HOME_PAGE = {"ag": "tensor", "ag.nn": "nn", "ag.optim": "optim", "ag.data": "data", "ag.testing": "testing",
              "ag.exam": "exams", "ag.gpu": "gpu", "ag.remat": "remat", "ag.viz": "tracing",
-             "ag.stepper": "tracing", "ag.training": "training", "ag.widget": "tracing", "ag.trace": "tracing"}
+             "ag.stepper": "tracing", "ag.training": "training", "ag.widget": "tracing",
+             "ag.trace": "tracing"}
 
 
 def _module(name: str) -> types.ModuleType:
