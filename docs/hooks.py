@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
 import types
@@ -33,6 +34,10 @@ FROM_ROOT = {"index.md": "README.md", "changelog.md": "CHANGELOG.md",
 PAGES = {"CHANGELOG.md": "changelog.md", "CONTRIBUTING.md": "contributing.md", "LICENSE": "license.md",
          "README.md": "index.md"}
 LINK = re.compile(r"\]\((docs/)?([^)#\s]*)(#[^)\s]*)?\)")
+IMG_SRC = re.compile(r'(<img\b[^>]*\bsrc=")docs/')  # an <img> in the README (to give it a width)
+# A fragment shown only for reading (```python notest, see tests/docs/test_readme.py): GitHub
+# reads the first word as the language; the site's fences want the language alone.
+NOTEST_FENCE = re.compile(r"^(\s*)```python notest[ \t]*$", re.MULTILINE)
 # A guide's link up to a repository file (../README.md): on the site, the page made from it.
 UP_LINK = re.compile(r"\]\(\.\./(" + "|".join(re.escape(name) for name in PAGES) + r")(#[^)\s]*)?\)")
 
@@ -203,6 +208,22 @@ def _made_by_a_factory(public: str) -> bool:
     return code is not None and code.co_name != obj.__name__
 
 
+def _runtime_entry(public: str) -> list[str]:
+    """The entry of a function a factory made (ag.exp): its signature and docstring exist only
+    at run time, so they are read from the object, and its examples fenced as the extension does."""
+    import inspect
+
+    package, _, attribute = public.rpartition(".")
+    obj = getattr(_module(package), attribute)
+    extension = Path(__file__).with_name("griffe_doctest.py")
+    spec = importlib.util.spec_from_file_location("griffe_doctest", extension)
+    doctests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(doctests)
+    signature = str(inspect.signature(obj)).replace("'", "")
+    return [f"### {public} {{ #{_anchor(public)} }}", "", "```python", f"{public}{signature}", "```", "",
+            doctests.fence_doctests(inspect.getdoc(obj) or ""), ""]
+
+
 def _has_docstring(public: str) -> bool:
     package, _, attribute = public.rpartition(".")
     obj = getattr(_module(package), attribute)
@@ -217,7 +238,8 @@ def api_pages() -> dict[str, tuple[str, str, list[tuple[str, list[str]]]]]:
     """The reference's pages, with every public name no page lists added under "More"."""
     pages = {slug: (title, intro, [(s, list(n)) for s, n in sections])
              for slug, title, intro, sections in API_PAGES}
-    listed = {name for _, _, sections in pages.values() for _, names in sections for name in names}
+    listed = {name.removesuffix(".*") for _, _, sections in pages.values() for _, names in sections
+              for name in names}
     for name in documented_names():
         if name in listed:
             continue
@@ -254,12 +276,13 @@ def api_markdown(slug: str, title: str, intro: str, sections: list[tuple[str, li
                           f"The same as [`{name}`]({target}).", ""]
                 continue
             first_name[path] = (slug, public)
+            if _made_by_a_factory(public):
+                lines += _runtime_entry(public)
+                continue
             lines += [f"::: {path}", "    options:", f"      heading: \"{public}\"",
                       f"      toc_label: \"{public}\"", "      heading_level: 3"]
             if not _has_docstring(public):
                 lines.append("      show_if_no_docstring: true")  # a constant: its heading at least
-            if _made_by_a_factory(public):
-                lines.append("      force_inspection: true")  # its docstring exists only at run time
             lines.append("")
     return "\n".join(lines)
 
@@ -286,7 +309,7 @@ def _rewrite_links(text: str) -> str:
             return f"]({target}{anchor})"
         return f"]({PAGES.get(target, target)}{anchor})"
 
-    return LINK.sub(site_link, text)
+    return IMG_SRC.sub(r"\1", LINK.sub(site_link, text))
 
 
 def _rewrite_up_links(text: str) -> str:
@@ -342,5 +365,6 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    """A guide's links up to README.md, CONTRIBUTING.md, ... lead to the site's pages."""
-    return _rewrite_up_links(markdown)
+    """A guide's links up to README.md, CONTRIBUTING.md, ... lead to the site's pages, and
+    fragments fenced ```python notest are shown as Python."""
+    return NOTEST_FENCE.sub(r"\1```python", _rewrite_up_links(markdown))
