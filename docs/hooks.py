@@ -327,8 +327,9 @@ def on_config(config):
         {"Home": "index.md"},
         {"Guides": GUIDES},
         {"Tutorials": _notebooks(docs_dir)},
-        {"API reference": [{"Overview": "api/index.md"}] + [{titles[slug]: f"api/{slug}.md"} for slug in titles]
-         + [{"The ag command": "api/cli.md"}]},
+        {"API reference": [{"Overview": "api/index.md"},
+                           *({titles[slug]: f"api/{slug}.md"} for slug in titles),
+                           {"The ag command": "api/cli.md"}]},
         {"Project": ["ops.md", "changelog.md", "contributing.md", "license.md"]},
     ]
     return config
