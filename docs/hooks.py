@@ -238,8 +238,15 @@ def api_pages() -> dict[str, tuple[str, str, list[tuple[str, list[str]]]]]:
     """The reference's pages, with every public name no page lists added under "More"."""
     pages = {slug: (title, intro, [(s, list(n)) for s, n in sections])
              for slug, title, intro, sections in API_PAGES}
-    listed = {name.removesuffix(".*") for _, _, sections in pages.values() for _, names in sections
-              for name in names}
+    entries = {name for _, _, sections in pages.values() for _, names in sections for name in names}
+    listed = {name.removesuffix(".*") for name in entries}
+    for name in sorted(entries):
+        package, _, attribute = name.removesuffix(".*").rpartition(".")
+        try:
+            _module(name[:-2]) if name.endswith(".*") else getattr(_module(package), attribute)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"docs/hooks.py API_PAGES lists {name}, which ag does not have ({err}); "
+                             "update the list") from err
     for name in documented_names():
         if name in listed:
             continue

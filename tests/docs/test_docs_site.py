@@ -221,6 +221,14 @@ def test_a_public_name_no_page_lists_still_gets_documented(monkeypatch):
     assert pages["nn"][2][-1] == ("More", ["ag.nn.Linear"])
 
 
+def test_a_listed_name_ag_lacks_is_named(monkeypatch):
+    hooks = _load("hooks", "mkdocs")
+    gone = ("extra", "Extra", "", [("Layers", ["ag.nn.NoSuchLayer"])])
+    monkeypatch.setattr(hooks, "API_PAGES", [*hooks.API_PAGES, gone])
+    with pytest.raises(ValueError, match="API_PAGES lists ag.nn.NoSuchLayer"):
+        hooks.api_pages()
+
+
 def test_doctest_examples_are_fenced_and_fences_left_alone():
     ext = _load("griffe_doctest", "griffe")
     text = "Intro.\n\n    >>> f([1])\n    ['x', 'mul']\n\nAfter.\n\n```python\n>>> in_a_fence\n```"
