@@ -68,7 +68,7 @@ def test_the_template_is_what_the_student_fills(key):
 def test_all_right(key):
     report = grade(key, parse_answers(ALL_RIGHT))
     assert report.score == report.max_score == 15
-    assert report.first_divergence is None and "none, every number is right" in report.text()
+    assert report.first_divergence is None and "none, every answer is right" in report.text()
 
 
 def test_one_early_slip_gets_carried_forward_credit(key):
