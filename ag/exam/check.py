@@ -97,12 +97,12 @@ def slip_kind(cell: Cell, report: Report) -> str:
     >>> slip_kind(c, Report(1))
     'the accumulation: a grad is added to (+=), not replaced; start from the grad it had before'
     """
-    if cell.answer is None:
-        return "left blank"
     if report.order_diverges_at is not None and cell.iteration != "forward" \
             and int(cell.iteration) >= report.order_diverges_at:
         return (f"the order: your order leaves the depth-first order at iteration "
                 f"{report.order_diverges_at} (see above)")
+    if cell.answer is None:
+        return "left blank"
     if isinstance(cell.answer, str) or isinstance(cell.expected, str):
         return "the order: the node this iteration works on"
     if not math.isfinite(cell.answer):

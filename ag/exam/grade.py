@@ -115,7 +115,7 @@ class Cell:
         if isinstance(self.expected, str):
             return self.expected
         shown = format_number(self.expected)
-        if self.exact and self.expected == self.true:
+        if self.exact:
             shown = f"{self.exact} = {shown}"
         return shown
 
@@ -394,7 +394,7 @@ def _cell(report: Report, key: ProblemKey, row: AnswerRow | None, iteration: str
     """Grade one number; returns what the student carries on with (their answer, if finite)."""
     answer = None if row is None else row.answer
     key_row = key.row(iteration, quantity)
-    exact = key_row.exact if key_row is not None and expected == true else ""
+    exact = key_row.exact if key_row is not None and math.isclose(expected, true, rel_tol=1e-9) else ""
     if (answer is not None and math.isfinite(answer)
             and (_close(answer, expected, key) or _close(answer, true, key))):
         status = "right" if _close(answer, true, key) else "carried forward"
@@ -684,10 +684,22 @@ class FileResult:
         return None if self.report is None else self.report.max_score
 
 
+def _peek_seed(path: str | Path) -> int | None:
+    """The seed line of a file, for the summary of a file that cannot be graded."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    m = re.search(r"seed:\s*(-?[0-9]{1,12})\b", head)
+    return int(m.group(1)) if m else None
+
+
 def grade_file(key: ExamKey, path: str | Path, *, other_order_credit: float = 1.0) -> FileResult:
     """Grade one answers file against the exam's key; a bad file gives an error, not an exception."""
     result = FileResult(str(path))
     try:
+        result.seed = _peek_seed(path)
         seed, rows = read_answers(path)
         result.seed = seed
         if seed is None:

@@ -102,7 +102,8 @@ class OpReport:
     def gradescope(self) -> dict[str, Any]:
         """Gradescope's ``results.json`` for this submission (written even when nothing ran)."""
         return {"score": round(self.score, 4), "output": self.text(),
-                "tests": [{"name": f"{self.op} backward, drawn input {i}", "score": c, "max_score": 1.0,
+                "tests": [{"name": f"{self.op} backward, drawn input {i}", "score": c / len(self.credits),
+                           "max_score": 1.0 / len(self.credits),
                            "output": "right" if c == 1.0 else f"{c:.3f} of the elements right"}
                           for i, c in enumerate(self.credits)]}
 
@@ -269,6 +270,10 @@ for line in sys.stdin:
 """
 
 
+#: seconds a fresh Python needs to start and import NumPy (on a busy machine), on top of the limit
+_STARTUP_S = 30.0
+
+
 class StudentProcess:
     """The student's ``backward`` in its own Python process, called with arrays, under a time limit.
 
@@ -312,18 +317,19 @@ class StudentProcess:
             lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
-        first = self._read("loading the file")
+        first = self._read("loading the file", self.time_limit + _STARTUP_S)
         if isinstance(first, StudentCodeError):
             self.load_error = str(first)
         elif first.get("load"):
             self.load_error = str(first["load"])
 
-    def _read(self, doing: str) -> dict | StudentCodeError:
+    def _read(self, doing: str, limit: float | None = None) -> dict | StudentCodeError:
+        limit = self.time_limit if limit is None else limit
         try:
-            line = self._lines.get(timeout=self.time_limit)
+            line = self._lines.get(timeout=limit)
         except queue.Empty:
             self.close()
-            return StudentCodeError(f"{doing} took longer than {self.time_limit:g} s (stopped)")
+            return StudentCodeError(f"{doing} took longer than {limit:g} s (stopped)")
         if line is None:
             code = self._proc.wait() if self._proc is not None else None
             self._proc = None

@@ -15,61 +15,12 @@ import random
 from pathlib import Path
 
 import pytest
+from gradescope_schema import validate_gradescope
 
 from ag.cli import main
 
 SEEDS = range(1, 31)
 KINDS = ("all right", "transcription", "accumulation", "blanks", "other order", "spreadsheet")
-
-# Gradescope's documented results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
-# only these keys, a numeric score, tests with name/score/max_score/output
-GRADESCOPE_SCHEMA = {
-    "type": "object",
-    "required": ["score", "tests"],
-    "additionalProperties": False,
-    "properties": {
-        "score": {"type": "number"},
-        "execution_time": {"type": "number"},
-        "output": {"type": "string"},
-        "output_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
-        "test_output_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
-        "test_name_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
-        "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
-        "stdout_visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
-        "extra_data": {"type": "object"},
-        "leaderboard": {"type": "array"},
-        "tests": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "score", "max_score", "output"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "score": {"type": "number", "minimum": 0},
-                    "max_score": {"type": "number", "minimum": 0},
-                    "status": {"enum": ["passed", "failed"]},
-                    "output": {"type": "string"},
-                    "name_format": {"type": "string"},
-                    "output_format": {"type": "string"},
-                    "number": {"type": "string"},
-                    "tags": {"type": "array"},
-                    "visibility": {"type": "string"},
-                    "extra_data": {"type": "object"},
-                },
-            },
-        },
-    },
-}
-
-
-def validate_gradescope(data: dict) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.validate(data, GRADESCOPE_SCHEMA)
-    for t in data["tests"]:
-        assert t["score"] <= t["max_score"] and t["output"].strip()
-    assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
-
 
 def key_rows(key: dict, seed: int) -> list[list]:
     return key["problems"][str(seed)]["rows"]
