@@ -1,4 +1,4 @@
-"""The ``ag`` command: ``ag trace FILE.py``, ``ag exam``, ``ag grade`` and ``ag remat``.
+"""The ``ag`` command: ``ag trace FILE.py``, ``ag exam``, ``ag grade``, ``ag check`` and ``ag remat``.
 
 >>> main(["exam", "--seed", "1", "--ops", "mul", "--nodes", "1", "--no-answers"])  # doctest: +ELLIPSIS
 Exam problem (seed 1)

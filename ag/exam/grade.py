@@ -700,16 +700,14 @@ def grade_file(key: ExamKey, path: str | Path, *, other_order_credit: float = 1.
     result = FileResult(str(path))
     try:
         result.seed = _peek_seed(path)
-        seed, rows = read_answers(path)
+        generic = result.seed in key and not key[result.seed].is_backprop
+        seed, rows = read_answers(path, generic=generic)
         result.seed = seed
         if seed is None:
             raise AnswerFormatError(f"{path}: no '# seed: N' line says which problem it is")
         if seed not in key:
             raise AnswerFormatError(f"{path}: seed {seed} is not in the key")
-        problem = key[seed]
-        if not problem.is_backprop:
-            seed, rows = read_answers(path, generic=True)
-        result.report = grade(problem, rows, other_order_credit=other_order_credit)
+        result.report = grade(key[seed], rows, other_order_credit=other_order_credit)
     except AnswerFormatError as err:
         result.error = str(err)
     except RecursionError:  # pragma: no cover - nothing recursive reads a file

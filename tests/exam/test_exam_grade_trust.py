@@ -505,3 +505,21 @@ def test_check_of_an_order_slip_and_of_an_own_forward_file(tmp_path, capsys):
     filled.write_text("\n".join(lines) + "\n")
     assert main(["check", str(own), str(filled)]) == 0, capsys.readouterr()
     assert "every row is right (6 of 6)" in capsys.readouterr().out
+
+
+# -- other question kinds: graded row by row through the same key record -------------------------
+
+
+def test_a_key_of_another_kind_is_graded_row_by_row(tmp_path):
+    # SGD with momentum 0.9, lr 0.1 on f(w) = w^2 from w = 1, by hand:
+    #   step 1: g = 2, v = 2, w = 1 - 0.2 = 0.8
+    #   step 2: g = 1.6, v = 0.9*2 + 1.6 = 3.4, w = 0.8 - 0.34 = 0.46
+    rows = [KeyRow("step 1", "", "velocity", 2.0), KeyRow("step 1", "", "w", 0.8),
+            KeyRow("step 2", "", "velocity", 3.4), KeyRow("step 2", "", "w", 0.46)]
+    ExamKey({5: ProblemKey(5, rows, kind="sgd")}).save(tmp_path / "key.json")
+    (tmp_path / "a.csv").write_text("# seed: 5\niteration,node,quantity,answer\nstep 1,,velocity,2\n"
+                                    "step 1,,w,0.8\nstep 2,,velocity,3.6\nstep 2,,w,0.46\nstep 3,,w,1\n")
+    result = grade_file(load_key(tmp_path / "key.json"), tmp_path / "a.csv")
+    assert result.error == "" and (result.score, result.max_score) == (3, 4)
+    assert result.report.first_divergence.explanation == "step 2: velocity should be 3.4, you wrote 3.6"
+    assert result.report.extra == [f"{tmp_path / 'a.csv'} line 7: the key asks for no w in step 3"]
