@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import subprocess
 import sys
@@ -241,7 +242,12 @@ def short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-path, name = sys.argv[1], sys.argv[2]
+path, name, memory = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:  # a memory limit for the student's code (POSIX)
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+except Exception:
+    pass
 try:
     import runpy
     backward = runpy.run_path(path, run_name="student_rule").get(name)
@@ -268,6 +274,10 @@ for line in sys.stdin:
     except BaseException:
         send({"error": "backward returned %s, not arrays of numbers" % short(got)})
 """
+
+
+#: the most memory (bytes of address space) the student's process may take
+MEMORY_LIMIT = 4 * 2**30
 
 
 #: seconds a fresh Python needs to start and import NumPy (on a busy machine), on top of the limit
@@ -303,10 +313,11 @@ class StudentProcess:
     def _start(self) -> None:
         self.close()
         self._lines = queue.Queue()
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(self.path), self.function],
+            [sys.executable, "-c", _WORKER, str(self.path), self.function, str(MEMORY_LIMIT)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=str(self.path.parent), text=True, encoding="utf-8")
+            cwd=str(self.path.parent), text=True, encoding="utf-8", env=env)
         lines = self._lines
         stdout = self._proc.stdout
 

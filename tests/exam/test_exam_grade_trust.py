@@ -523,3 +523,29 @@ def test_a_key_of_another_kind_is_graded_row_by_row(tmp_path):
     assert result.error == "" and (result.score, result.max_score) == (3, 4)
     assert result.report.first_divergence.explanation == "step 2: velocity should be 3.4, you wrote 3.6"
     assert result.report.extra == [f"{tmp_path / 'a.csv'} line 7: the key asks for no w in step 3"]
+
+
+def test_check_of_an_own_file_with_a_cube_is_row_by_row(tmp_path):
+    # z2 = x**3 at x = 2 is 8 and x.grad = 3 * 2**2 = 12 (not the square's 2 * 2 = 4)
+    own = tmp_path / "cube.py"
+    own.write_text('import ag\nx = ag.Scalar(2.0, label="z1:leaf(x)")\nz1 = x\nz2 = z1**3\nz2.backward()\n')
+    problem = load_problem(str(own))
+    assert not problem.key.is_backprop  # the graph cannot be replayed by the exam ops: row by row
+    right = fill(problem.template, problem.key)
+    assert "z2.value,8.0" in right and "z1.grad,12.0" in right
+    assert check_text(problem, right).all_right
+    square = tmp_path / "square.py"
+    square.write_text(own.read_text().replace("**3", "**2"))
+    assert load_problem(str(square)).key.is_backprop
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="resource limits are POSIX")
+def test_op_grading_limits_the_students_memory(tmp_path):
+    from ag.exam.grade_op import MEMORY_LIMIT
+
+    path = tmp_path / "limit.py"  # right only when its own address-space limit is the grader's
+    path.write_text("import resource\n"
+                    "def backward(grad, out, x):\n"
+                    f"    ok = resource.getrlimit(resource.RLIMIT_AS)[0] == {MEMORY_LIMIT}\n"
+                    "    return grad * (1 - out**2) * (1 if ok else 0)\n")
+    assert grade_op("tanh", path, examples=2).score == 1.0
