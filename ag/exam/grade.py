@@ -551,21 +551,19 @@ def grade(key: ProblemKey | dict, answers: tuple[int | None, list[AnswerRow]] | 
                                 f"are graded against your own order ({credit})")
             order, scale_from = student, diverge
 
-    if not key.order_shown:  # the node column is asked for: grade it against the depth-first order
-        for k, want in enumerate(key.iteration_nodes):
-            got = columns[k]
-            ok = got == want
-            report.cells.append(Cell(str(k), "node", want, want, got, 1.0 if ok else 0.0,
-                                     "right" if ok else ("blank" if got is None else "wrong"),
-                                     "" if ok else f"iteration {k}: the depth-first order works on {want} "
-                                     f"here, you {'left the node blank' if got is None else 'wrote ' + got}"))
-
     # backward pass: grads carried as the student wrote them, in the order graded
     grads = [0.0] * shape.size
     grads[-1] = 1.0
     true_grads = [0.0] * shape.size
     true_grads[-1] = 1.0
     for k, name in enumerate(order):
+        if not key.order_shown:  # the node column is asked for: graded against the depth-first order
+            want, got = key.iteration_nodes[k], columns[k]
+            ok = got == want
+            report.cells.append(Cell(str(k), "node", want, want, got, 1.0 if ok else 0.0,
+                                     "right" if ok else ("blank" if got is None else "wrong"),
+                                     "" if ok else f"iteration {k}: the depth-first order works on {want} "
+                                     f"here, you {'left the node blank' if got is None else 'wrote ' + got}"))
         z = int(name[1:]) - 1
         if z < n:
             continue
