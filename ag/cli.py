@@ -161,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
             "explained in words. With --op NAME, grade a student's backward(grad, out, *inputs) "
             "in FILE.py by gradcheck on drawn inputs, with per-element partial credit."
         ),
-        epilog="Answer files: CSV or Markdown tables with the columns iteration, node, quantity, "
-        "answer (one row per value or grad; fractions like 1/4 are fine). Exit status: 0 graded; "
-        "1 when a file cannot be read or is not in the format (the message names the line); 2 on "
-        "bad arguments.",
+        epilog="Answer files: CSV (',' or ';' with decimal commas, as spreadsheets save them) or "
+        "Markdown tables with the columns iteration, node, quantity, answer (one row per value or "
+        "grad; 6, -0.5, 1/4 or exact forms like e^-6, ln 2). Every file is graded; each one that "
+        "cannot be is named on its own line. Exit status: 0 every file graded; 1 when some file "
+        "could not be (it is named, with the line); 2 on bad arguments. See docs/grading.md.",
     )
     gr.add_argument("files", nargs="+", metavar="FILE",
                     help="KEY.json then one or more answer files; with --op: the student's FILE.py")
