@@ -20,8 +20,9 @@ the first wrong one, only *where* it is and *what kind* of slip it looks like
 
 from __future__ import annotations
 
+import contextlib
 import math
-import runpy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,7 +31,8 @@ from typing import Any
 from ag.exam.grade import AnswerFormatError, Cell, Report, grade, parse_answers, read_answers
 from ag.exam.key import KeyFormatError, ProblemKey
 
-__all__ = ["CheckError", "CheckProblem", "CheckResult", "load_problem", "check", "check_text", "slip_kind"]
+__all__ = ["CheckError", "CheckProblem", "CheckResult", "load_problem", "problem_from_code", "check",
+           "check_text", "slip_kind"]
 
 
 class CheckError(ValueError):
@@ -160,36 +162,43 @@ def load_problem(problem: str, *, ops: str | None = None, nodes: int | None = No
     path = Path(problem)
     if not path.is_file():
         raise CheckError(f"{problem} is neither an exam seed (a number) nor a file")
-    fake = _problem_from_file(path)
-    key = ProblemKey.from_problem(fake)
-    try:  # the graph read back from the trace must give the trace's own numbers
-        key.verify()
-    except KeyFormatError:  # (a power other than the square, say): check row by row instead
-        fake.shape, fake.leaf_values = None, []
-        key = ProblemKey.from_problem(fake)
-    return CheckProblem(str(path), key, answer_template(fake))
+    try:
+        code = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckError(f"cannot read {path}: {err}") from None
+    own = problem_from_code(code, str(path))
+    return CheckProblem(str(path), ProblemKey.from_problem(own), answer_template(own))
 
 
-def _problem_from_file(path: Path) -> Any:
-    """The student's forward file run under a trace, as what the key and template builders read."""
+def problem_from_code(code: str, name: str = "<forward code>", seed: int = 0) -> Any:
+    """A forward program (``ag.Scalar`` code that calls ``backward()``) run under a trace.
+
+    Returns what the key and template builders read (:meth:`ProblemKey.from_problem`,
+    :func:`ag.exam.handout.answer_template`): the trace, and the graph in the exam's
+    op set when it replays the trace's own numbers (else the key is checked row by row).
+
+    >>> p = problem_from_code('import ag\\nx = ag.Scalar(3.0, label="z1:leaf(x)")\\nz1 = x\\n'
+    ...                       'z2 = z1*z1\\nz2.backward()\\n', seed=5)
+    >>> ProblemKey.from_problem(p).answer("0", "z1.grad")
+    6.0
+    """
     import ag
     from ag.exam.generator import Shape
     from ag.exam.ops import OPS
     from ag.trace import Trace
 
-    code = path.read_text(encoding="utf-8")
-    try:
-        with Trace() as t:
-            runpy.run_path(str(path), run_name="__main__")
+    try:  # the program's own prints go to stderr: stdout is the template or the check
+        with Trace() as t, contextlib.redirect_stdout(sys.stderr):
+            exec(compile(code, name, "exec"), {"__name__": "__main__", "__file__": name})
     except SystemExit:
         pass
     except Exception as err:
-        raise CheckError(f"running {path} raised {type(err).__name__}: {err}") from None
+        raise CheckError(f"running {name} raised {type(err).__name__}: {err}") from None
     if not t.runs:
-        raise CheckError(f"{path} made no backward() call; end it with `z.backward()` on the output")
+        raise CheckError(f"{name} made no backward() call; end it with `z.backward()` on the output")
     run = t.last
     if not all(isinstance(n, ag.Scalar) for n in run.order):
-        raise CheckError(f"{path}: ag check works with ag.Scalar problems (one number per node)")
+        raise CheckError(f"{name}: ag check works with ag.Scalar problems (one number per node)")
     names = {run.name(n): n for n in run.order}
     n_leaves = sum(1 for n in run.order if not n.inputs)
     shape = None
@@ -208,10 +217,16 @@ def _problem_from_file(path: Path) -> Any:
         if ops is not None:
             shape = Shape(n_leaves, ops)
     leaf_values = [float(names[z].value) for z in wanted[:n_leaves]] if shape is not None else []
-    return SimpleNamespace(
-        seed=0, run=run, code=code, order=run.order_text(), difficulty="own", shape=shape,
+    problem = SimpleNamespace(
+        seed=seed, run=run, code=code, order=run.order_text(), difficulty="own", shape=shape,
         leaf_values=leaf_values, leaves=[run.display_name(names[z]) for z in wanted[:n_leaves]]
         if shape is not None else [], keys_checked=0)
+    if shape is not None:
+        try:  # the graph read back from the trace must give the trace's own numbers
+            ProblemKey.from_problem(problem).verify()
+        except KeyFormatError:  # (a power other than the square, say): checked row by row instead
+            problem.shape, problem.leaf_values, problem.leaves = None, [], []
+    return problem
 
 
 # -- checking ------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from grading_problems import seed1
 
 from ag.cli import main
-from ag.exam import generate
 from ag.exam.grade import AnswerFormatError, fill, grade, gradescope_results, parse_answers
 from ag.exam.grade_op import grade_rule
 from ag.exam.handout import answer_template, key_data, write_key
@@ -52,15 +52,15 @@ forward,z9:mul,z9.value,0
 
 @pytest.fixture(scope="module")
 def key():
-    p = generate(seed=1)
-    assert p.code.splitlines()[:3] == ['x = ag.Scalar(-3.0, label="z1:leaf(x)")',
+    p = seed1()
+    assert p.code.splitlines()[1:4] == ['x = ag.Scalar(-3.0, label="z1:leaf(x)")',
                                        'y = ag.Scalar(0.0, label="z2:leaf(y)")',
                                        'w = ag.Scalar(3.0, label="z3:leaf(w)")'], p.code
     return key_data(p)
 
 
 def test_the_template_is_what_the_student_fills(key):
-    blank = answer_template(generate(seed=1))
+    blank = answer_template(seed1())
     assert [ln.rsplit(",", 1)[0] for ln in blank.splitlines()[2:]] == \
         [ln.rsplit(",", 1)[0] for ln in ALL_RIGHT.splitlines()[1:]]
 
@@ -112,7 +112,7 @@ def test_a_spreadsheet_export_is_read(key):
 
 
 def test_markdown_answers_and_blanks(key):
-    md = answer_template(generate(seed=1), "md")
+    md = answer_template(seed1(), "md")
     filled = fill(md, key, {("0", "z8.grad"): 3})
     assert grade(key, parse_answers(filled)).score == 15
     blank = grade(key, parse_answers(md))
@@ -143,14 +143,14 @@ def test_a_row_not_in_the_problem_is_refused_or_noted(key):
 
 
 def test_hidden_order_template_leaves_the_backward_rows_to_the_student(key):
-    blank = answer_template(generate(seed=1), show_order=False)
+    blank = answer_template(seed1(), show_order=False)
     assert "0,z9:mul" not in blank and "0,,," in blank and "forward,z4:exp,z4.value," in blank
     filled = blank.replace("0,,,\n0,,,", "0,z9:mul,z7.grad,0\n0,z9:mul,z8.grad,3", 1)
     assert grade(key, parse_answers(filled)).score == 2
 
 
 def test_cli_grades_files_and_writes_gradescope_results(key, tmp_path, capsys):
-    write_key([generate(seed=1)], tmp_path / "key.json")
+    write_key([seed1()], tmp_path / "key.json")
     (tmp_path / "alice.csv").write_text(ALL_RIGHT)
     (tmp_path / "bob.csv").write_text(ALL_RIGHT.replace("1,z8:log,z6.grad,3", "1,z8:log,z6.grad,6"))
     files = [str(tmp_path / "key.json"), str(tmp_path / "alice.csv"), str(tmp_path / "bob.csv")]

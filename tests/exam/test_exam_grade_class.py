@@ -86,7 +86,9 @@ def plant(kind: str, seed: int, problem: dict, rng: random.Random) -> tuple[str,
                 grads[t] = grads.get(t, 0.0) + added[(z, t)]
                 out.append((str(j), z, f"{t}.grad", number(grads[t])))
         return write_rows(seed, out), 0, "another valid order, right arithmetic"
-    answers = {(r[0], r[2]): ("" if r[2] == "nothing" else number(r[3])) for r in rows}
+    # even seeds write the key's exact forms (e^-6, ln 2) where it prints one, odd seeds decimals
+    answers = {(r[0], r[2]): ("" if r[2] == "nothing" else r[4] if r[4] and seed % 2 == 0 else number(r[3]))
+               for r in rows}
     lost, what = 0, "nothing"
     if kind in ("transcription", "spreadsheet"):
         k, _, q, a, _ = rng.choice(graded)

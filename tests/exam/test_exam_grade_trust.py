@@ -16,10 +16,11 @@ import textwrap
 import numpy as np
 import pytest
 from gradescope_schema import validate_gradescope
+from grading_problems import SEED1_CODE, seed1
 
 from ag.cli import main
 from ag.exam import generate
-from ag.exam.check import check_text, load_problem
+from ag.exam.check import CheckProblem, check_text, load_problem
 from ag.exam.exact import NumberFormatError, read_number
 from ag.exam.grade import (
     AnswerFormatError,
@@ -88,7 +89,7 @@ forward,z9:mul,z9.value,0
 
 @pytest.fixture(scope="module")
 def key():
-    return ProblemKey.from_problem(generate(seed=1))
+    return ProblemKey.from_problem(seed1())
 
 
 def replace(text: str, *pairs: tuple[str, str]) -> str:
@@ -116,7 +117,7 @@ def test_non_finite_answers_earn_nothing(key, bad):
 
 
 def test_hidden_order_node_column_is_graded(tmp_path):
-    write_key([generate(seed=1)], tmp_path / "key.json", show_order=False)
+    write_key([seed1()], tmp_path / "key.json", show_order=False)
     key = load_key(tmp_path / "key.json")[1]
     assert not key.order_shown
     right = grade(key, parse_answers(ALL_RIGHT))
@@ -130,7 +131,7 @@ def test_hidden_order_node_column_is_graded(tmp_path):
     assert [c.iteration for c in bad] == [str(k) for k in range(8)]
     assert bad[0].explanation == "iteration 0: the depth-first order works on z9 here, you wrote z1"
     # the template of a hidden-order sheet: node-only rows count as the student's node
-    blank = answer_template(generate(seed=1), show_order=False)
+    blank = answer_template(seed1(), show_order=False)
     assert "0,,," in blank
     nodes_only = blank.replace("0,,,\n0,,,", "0,z9,,\n0,,,", 1)
     assert [c.credit for c in grade(key, parse_answers(nodes_only)).cells if c.quantity == "node"][0] == 1
@@ -246,7 +247,7 @@ def test_negative_numbers_in_feedback_have_parentheses(tmp_path):
 
 
 def test_one_bad_file_does_not_stop_the_batch(tmp_path, capsys):
-    write_key([generate(seed=1)], tmp_path / "key.json")
+    write_key([seed1()], tmp_path / "key.json")
     (tmp_path / "p.csv").write_text(ALL_RIGHT)
     (tmp_path / "bad.csv").write_text("# seed: 1\niteration,node,quantity,answer\n0,z9:mul\n")
     (tmp_path / "slip.csv").write_text(replace(ALL_RIGHT, ("1,z8:log,z6.grad,3", "1,z8:log,z6.grad,6")))
@@ -289,7 +290,7 @@ def test_one_bad_file_does_not_stop_the_batch(tmp_path, capsys):
     ("0,z9:mul,z7.value,1", "values (z7.value) belong in the forward rows"),
 ])
 def test_odd_rows_are_format_errors_naming_file_and_line(tmp_path, row, message):
-    write_key([generate(seed=1)], tmp_path / "key.json")
+    write_key([seed1()], tmp_path / "key.json")
     path = tmp_path / "odd.csv"
     path.write_text("# seed: 1\niteration,node,quantity,answer\n" + row + "\n")
     result = grade_file(load_key(tmp_path / "key.json"), path)
@@ -402,7 +403,7 @@ def test_read_number_grammar():
 
 
 def test_a_perturbed_key_is_refused(tmp_path):
-    path = write_key([generate(seed=1), generate(seed=2)], tmp_path / "key.json")
+    path = write_key([seed1(), generate(seed=2)], tmp_path / "key.json")
     data = json.loads(path.read_text())
     assert data["format"] == "ag-exam-key/2" and data["version"] == 2
     row = next(r for r in data["problems"]["2"]["rows"] if r[0] == "forward")
@@ -410,7 +411,7 @@ def test_a_perturbed_key_is_refused(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(AnswerFormatError, match="seed 2: .*the key was edited or is corrupt"):
         load_key(path)
-    data = json.loads(write_key([generate(seed=1)], tmp_path / "key.json").read_text())
+    data = json.loads(write_key([seed1()], tmp_path / "key.json").read_text())
     last_grad = [r for r in data["problems"]["1"]["rows"] if r[2] == "z2.grad"][-1]
     last_grad[3] = 7.0  # the final grad of y changed
     path.write_text(json.dumps(data))
@@ -443,21 +444,31 @@ def test_an_old_key_file_is_still_read(tmp_path, key):
 def test_check_says_where_and_what_kind_not_the_number(tmp_path, capsys):
     # iteration 3: z2.grad = 3 + z4.value * z4.grad = 3 + 1 * 3 = 6; the student replaced instead of
     # adding (3)
+    problem = tmp_path / "seed1.py"
+    problem.write_text(SEED1_CODE)
     slipped = replace(ALL_RIGHT, ("3,z4:exp,z2.grad,6", "3,z4:exp,z2.grad,3"))
     path = tmp_path / "mine.csv"
     path.write_text(slipped)
-    assert main(["check", "1", str(path)]) == 1
+    assert main(["check", str(problem), str(path)]) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "seed 1: 14 of 15 rows right"
+    assert out.splitlines()[0] == f"{problem}: 14 of 15 rows right"
     assert ("first wrong row: iteration 3, z2.grad: the accumulation: a grad is added to (+=), not replaced; "
             "start from the grad it had before") in out
     assert "should be" not in out and "= 6" not in out
-    assert main(["check", "1", str(path), "--show-answer"]) == 1
+    assert main(["check", str(problem), str(path), "--show-answer"]) == 1
     shown = capsys.readouterr().out
     assert "z2.grad should be 3 + z4.value * z4.grad = 3 + 1 * 3 = 6, you wrote 3" in shown
     path.write_text(ALL_RIGHT)
-    assert main(["check", "1", str(path)]) == 0
-    assert capsys.readouterr().out.strip() == "seed 1: every row is right (15 of 15)"
+    assert main(["check", str(problem), str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{problem}: every row is right (15 of 15)"
+    # an exam seed: its own template filled in right
+    assert main(["check", "4", "--template"]) == 0
+    seed4 = load_problem("4")
+    path.write_text(fill(capsys.readouterr().out, seed4.key))
+    assert main(["check", "4", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("seed 4: every row is right")
+    assert main(["check", "5", str(path)]) == 1
+    assert "template of seed 4, not of seed 5" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("change,kind", [
@@ -467,7 +478,7 @@ def test_check_says_where_and_what_kind_not_the_number(tmp_path, capsys):
     (("7,z5:relu,z1.grad,0", "7,z5:relu,z1.grad,"), "left blank"),
 ])
 def test_check_names_the_kind_of_slip(change, kind):
-    problem = load_problem("1")
+    problem = CheckProblem("seed 1", ProblemKey.from_problem(seed1()), answer_template(seed1()))
     result = check_text(problem, replace(ALL_RIGHT, change))
     assert f": {kind}" in result.text(), result.text()
 
@@ -475,7 +486,7 @@ def test_check_names_the_kind_of_slip(change, kind):
 def test_check_of_an_order_slip_and_of_an_own_forward_file(tmp_path, capsys):
     invalid = replace(OTHER_ORDER, ("6,z6:add,z2.grad,3\n6,z6:add,z4.grad,3\n7,z4:exp,z2.grad,6",
                                     "6,z4:exp,z2.grad,0\n7,z6:add,z2.grad,3\n7,z6:add,z4.grad,3"))
-    text = check_text(load_problem("1"), invalid).text()
+    text = check_text(CheckProblem("seed 1", ProblemKey.from_problem(seed1()), ""), invalid).text()
     assert "the order: your order leaves the depth-first order at iteration 1" in text
     own = tmp_path / "hw.py"
     own.write_text(textwrap.dedent("""\
