@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from gradescope_schema import validate_gradescope
 from grading_problems import SEED1_CODE, seed1
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ag.cli import main
 from ag.exam import generate
@@ -560,3 +562,28 @@ def test_op_grading_limits_the_students_memory(tmp_path):
                     f"    ok = resource.getrlimit(resource.RLIMIT_AS)[0] == {MEMORY_LIMIT}\n"
                     "    return grad * (1 - out**2) * (1 if ok else 0)\n")
     assert grade_op("tanh", path, examples=2).score == 1.0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(
+    st.sampled_from(["forward", "0", "3", "8", "9", "99", "²", "", "-1", "x"]),
+    st.sampled_from(["z9:mul", "z1", "", "z99", "=1+1", "z4:exp"]),
+    st.sampled_from(["z4.value", "z7.grad", "z2.grad", "nothing", "", "z0.grad", "z10.value", "w"]),
+    st.one_of(st.sampled_from(["1", "", "inf", "nan", "1/0", "e^999", "-0,5", "ln 0", "1e-400", "(", "2^-2"]),
+              st.text(max_size=12))), max_size=25), st.sampled_from([",", ";", "\t"]), st.booleans())
+def test_any_file_is_graded_or_refused_with_a_line_never_a_traceback(tmp_path_factory, rows, sep, hidden):
+    """Whatever a student's file holds, ag grade gives a report or a format error naming the file."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    key = ExamKey({1: ProblemKey.from_problem(seed1(), order_shown=not hidden)})
+    lines = ["# seed: 1", sep.join(["iteration", "node", "quantity", "answer"])]
+    clean = [[c.replace(sep, " ").replace("\n", " ").replace("\r", " ") for c in row] for row in rows]
+    lines += [sep.join(row) for row in clean]
+    path = folder / "fuzz.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = grade_file(key, path)
+    assert (result.report is None) != (result.error == "")
+    if result.report is None:
+        assert result.error.startswith(str(path)), result.error
+    else:
+        assert 0 <= result.report.score <= result.report.max_score == (24 if hidden else 15)
+        result.report.text()
