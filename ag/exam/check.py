@@ -58,11 +58,11 @@ class CheckResult:
 
     @property
     def all_right(self) -> bool:
-        return self.report.score == self.report.max_score and not self.report.extra
+        return all(c.ok for c in self.report.cells) and not self.report.extra
 
     def text(self) -> str:
         r = self.report
-        right = [c for c in r.cells if c.credit == c.max_credit]
+        right = [c for c in r.cells if c.ok]
         total = len(r.cells)
         if self.all_right:
             return f"{self.problem.name}: every row is right ({total} of {total})"
@@ -70,11 +70,11 @@ class CheckResult:
         lines += r.notes
         lines += [f"not asked for: {e}" for e in r.extra]
         for c in r.cells:
-            mark = "right" if c.credit == c.max_credit else ("blank" if c.answer is None else "WRONG")
+            mark = "right" if c.ok else ("blank" if c.answer is None else "WRONG")
             extra = ""
             if c.status == "carried forward":
                 extra = " (right given your earlier numbers)"
-            if self.show_answer and c.credit < c.max_credit:
+            if self.show_answer and not c.ok:
                 extra = f" (should be {c.shown_expected()})"
             lines.append(f"  {_place(c):<24} {c.quantity:<10} {mark}{extra}")
         first = r.first_divergence

@@ -106,6 +106,11 @@ class Cell:
     #: grad), ``other_rules`` (what plausible wrong rules would add); ``ag check`` reads it
     detail: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def ok(self) -> bool:
+        """Right, or right given the student's earlier numbers (its credit may still be a share)."""
+        return self.status in ("right", "carried forward")
+
     def shown_answer(self) -> str:
         if self.answer is None:
             return "(blank)"
@@ -164,7 +169,7 @@ class Report:
                 lines.append(f"  {_where(c.iteration)}:")
             lines.append(f"    {c.quantity} = {c.shown_answer()}: {c.status}, "
                          f"{format_number(c.credit)} / {format_number(c.max_credit)}"
-                         + (f" (should be {c.shown_expected()})" if c.credit < c.max_credit else ""))
+                         + ("" if c.ok else f" (should be {c.shown_expected()})"))
         return "\n".join(lines)
 
 
@@ -390,20 +395,26 @@ def _index_rows(rows: list[AnswerRow], report: Report) -> dict[tuple[str, str], 
 
 def _cell(report: Report, key: ProblemKey, row: AnswerRow | None, iteration: str, quantity: str,
           expected: float, true: float, explain: Callable[[float | None, str], str],
-          max_credit: float = 1.0, detail: dict | None = None) -> float:
-    """Grade one number; returns what the student carries on with (their answer, if finite)."""
+          worth: float = 1.0, detail: dict | None = None) -> float:
+    """Grade one number (``worth``: the share of its point a right answer earns); returns what the
+    student carries on with (their answer, if finite)."""
     answer = None if row is None else row.answer
     key_row = key.row(iteration, quantity)
-    exact = key_row.exact if key_row is not None and math.isclose(expected, true, rel_tol=1e-9) else ""
+    exact = ""
+    if key_row is not None and key_row.exact and key_row.answer is not None and \
+            math.isclose(key_row.answer, true, rel_tol=1e-9) and math.isclose(expected, true, rel_tol=1e-9):
+        exact = key_row.exact  # the key's exact form is what this cell should be
+    max_credit = 1.0
     if (answer is not None and math.isfinite(answer)
             and (_close(answer, expected, key) or _close(answer, true, key))):
         status = "right" if _close(answer, true, key) else "carried forward"
-        credit = max_credit
+        credit = worth
     else:
         status, credit = ("blank" if answer is None else "wrong"), 0.0
     note = row.note if row is not None else ""
     report.cells.append(Cell(iteration, quantity, expected, true, answer, credit, status,
-                             "" if credit else explain(answer, note), max_credit, exact, detail or {}))
+                             "" if status in ("right", "carried forward") else explain(answer, note),
+                             max_credit, exact, detail or {}))
     return answer if answer is not None and math.isfinite(answer) else expected
 
 
