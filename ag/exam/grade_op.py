@@ -276,6 +276,8 @@ for line in sys.stdin:
 """
 
 
+#: after this many calls past the time limit, the remaining drawn inputs are not run (0 each)
+MAX_TIMEOUTS = 3
 #: the most memory (bytes of address space) the student's process may take
 MEMORY_LIMIT = 4 * 2**30
 
@@ -300,6 +302,7 @@ class StudentProcess:
         self.n_inputs = n_inputs
         self.time_limit = time_limit
         self.load_error = ""
+        self.timeouts = 0
         self._proc: subprocess.Popen | None = None
         self._lines: queue.Queue = queue.Queue()
 
@@ -340,6 +343,7 @@ class StudentProcess:
             line = self._lines.get(timeout=limit)
         except queue.Empty:
             self.close()
+            self.timeouts += 1
             return StudentCodeError(f"{doing} took longer than {limit:g} s (stopped)")
         if line is None:
             code = self._proc.wait() if self._proc is not None else None
@@ -357,6 +361,8 @@ class StudentProcess:
     def __call__(self, grad: np.ndarray, out: np.ndarray, *inputs: np.ndarray) -> Any:
         if self.load_error:
             raise StudentCodeError(self.load_error)
+        if self.timeouts >= MAX_TIMEOUTS:  # a hanging rule would make a class wait for hours
+            raise StudentCodeError(f"not run: {self.timeouts} calls already ran past the time limit")
         if self._proc is None:
             self._start()
             if self.load_error:

@@ -33,7 +33,7 @@ from ag.exam.grade import (
     load_key,
     parse_answers,
 )
-from ag.exam.grade_op import grade_op
+from ag.exam.grade_op import StudentCodeError, StudentProcess, grade_op
 from ag.exam.handout import answer_template, write_key
 from ag.exam.key import ExamKey, KeyFormatError, KeyRow, ProblemKey
 
@@ -171,6 +171,24 @@ def test_op_grading_cannot_be_fooled_or_killed(tmp_path, name, code, reason):
                  "--gradescope", str(results)]) == 0
     data = json.loads(results.read_text())
     assert data["score"] == 0 and reason in data["output"]
+
+
+def test_a_hanging_rule_stops_being_run_after_three_timeouts(tmp_path):
+    import time
+
+    path = tmp_path / "hang.py"
+    path.write_text("def backward(grad, out, x):\n    while True:\n        pass\n")
+    report = grade_op("tanh", path, examples=8, time_limit=0.5)
+    assert report.credits == [0.0] * 8 and "took longer than 0.5 s" in report.first_failure
+    x = np.ones(2)
+    with StudentProcess(path, time_limit=0.5) as student:
+        for _ in range(3):
+            with pytest.raises(StudentCodeError, match="took longer than 0.5 s"):
+                student(x, x, x)
+        start = time.perf_counter()
+        with pytest.raises(StudentCodeError, match="not run: 3 calls already ran past the time limit"):
+            student(x, x, x)
+        assert time.perf_counter() - start < 0.4  # not started again
 
 
 def test_op_grading_right_rule_in_a_process(tmp_path):
