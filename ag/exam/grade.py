@@ -68,7 +68,7 @@ class AnswerFormatError(ValueError):
 
 @dataclass
 class AnswerRow:
-    """One row the student wrote; ``answer`` is NaN for a non-finite answer (``note`` says why)."""
+    """One row the student wrote; a non-finite ``answer`` (inf, nan) earns nothing (``note`` says why)."""
 
     line: int
     iteration: str
@@ -299,14 +299,21 @@ def parse_answers(text: str, name: str = "answers", *,
         if quantity != "nothing" and answer:
             try:
                 value = read_number(answer, decimal_comma=decimal_comma)
-            except NonFiniteNumberError as err:
-                value, note = math.nan, str(err)
+            except NonFiniteNumberError as err:  # kept (as inf or nan) to be shown; it earns nothing
+                value, note = _non_finite(answer), str(err)
             except NumberFormatError as err:
                 raise AnswerFormatError(f"{where}: the answer {err}") from None
         rows.append(AnswerRow(n, iteration, node, quantity, value, raw, name, note))
     if not header_seen:
         raise AnswerFormatError(f"{name}: no header row 'iteration, node, quantity, answer' found")
     return seed, rows
+
+
+def _non_finite(text: str) -> float:
+    try:
+        return float(text.replace("−", "-"))
+    except ValueError:
+        return -math.inf if text.strip().startswith(("-", "−")) else math.inf
 
 
 def read_answers(path: str | Path, *, generic: bool = False) -> tuple[int | None, list[AnswerRow]]:
