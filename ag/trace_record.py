@@ -152,7 +152,7 @@ _Z_NAME = re.compile(r"z\d+")
 def name_clashes(nodes: list, bindings: dict[int, str] | None = None) -> list[str]:
     """Sentences about labels that clash with other names, for a trace's header.
 
-    Two kinds: labels that give two nodes the same short name, and (with ``bindings``,
+    Two kinds: labels that give two nodes the same exam name (``z5``), and (with ``bindings``,
     ``{id(node): variable}`` from the forward code) a label ``zK`` on one node while the
     code calls another, unlabelled, node ``zK``: that node is renumbered.
 
@@ -174,8 +174,9 @@ def name_clashes(nodes: list, bindings: dict[int, str] | None = None) -> list[st
         if label:
             by_label[_SHORT.split(label, maxsplit=1)[0].strip()].append(node)
     for name, group in by_label.items():
-        if len(group) > 1:
-            labels = " and ".join(repr(str(n.label)) for n in group)
+        # exam names only: layers that all label their parameter "weight" are no surprise
+        if len(group) > 1 and _Z_NAME.fullmatch(name):
+            labels = ", ".join(repr(str(n.label)) for n in group[:-1]) + f" and {str(group[-1].label)!r}"
             shown = ", ".join(short[id(n)] for n in group)
             notes.append(f"the labels {labels} both give the name {name}: rules write them as {shown}")
     for node in nodes:

@@ -178,3 +178,20 @@ def test_scalar_keeps_every_input_too():
     run = ag.backward_trace(y)
     assert run.order_text() == "[x, z1:leaf, z2:mul]"  # the constant is a leaf of the graph
     assert x.grad == 3.0
+
+
+def test_ag_trace_cnn_digits_does_not_crash(tmp_path, capsys):
+    """`ag trace exercises/cnn_digits.py`, shortened to one epoch: it used to crash at the end."""
+    from ag.cli import main
+
+    script = tmp_path / "cnn_one_epoch.py"
+    script.write_text(
+        "import runpy\n"
+        f"ns = runpy.run_path({str(EXERCISES / 'cnn_digits.py')!r}, run_name='cnn_digits')\n"
+        "ns['main'](['--epochs', '1', '--batch-size', '256'])\n")
+    out = tmp_path / "trace.txt"
+    assert main(["trace", str(script), "-q", "--max-calls", "1", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "(softmax(" in text and "onehot(" in text and ":cross_entropy" in text  # the loss rule
+    assert "more backward() call" in text  # the other steps ran untraced
+    capsys.readouterr()

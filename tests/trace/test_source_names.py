@@ -188,3 +188,11 @@ def test_two_labels_with_one_name_are_said():
         run.text()
     assert run.notes == ["the labels 'z5:leaf(wo)' and 'z5:mul' both give the name z5: rules write "
                          "them as z5:leaf(wo), z5:mul"]
+
+
+def test_layers_sharing_a_plain_label_are_no_clash():
+    a, b = ag.Scalar(1.0, label="weight"), ag.Scalar(2.0, label="weight")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = ag.backward_trace(a * b)
+        assert run.notes == [] and "weight#1" in run.text()
