@@ -385,7 +385,7 @@ def text(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_column
 
         order = textwrap.wrap(f"topological order: {_one_line(run.order_text())}", 100,
                               subsequent_indent=" " * len("topological order: ["), break_long_words=False)
-        return "\n".join(lines[:1] + order + [""] + _tensor_text(run, digits, max_elements))
+        return "\n".join(lines[:1 + len(run.notes)] + order + [""] + _tensor_text(run, digits, max_elements))
     table: list[tuple[str, str, str, str]] = [("iteration", "node", "rule", "with numbers")]
     notes: dict[int, list[str]] = {}
     for k, step in enumerate(run.steps):

@@ -196,3 +196,13 @@ def test_layers_sharing_a_plain_label_are_no_clash():
         warnings.simplefilter("error")
         run = ag.backward_trace(a * b)
         assert run.notes == [] and "weight#1" in run.text()
+
+
+def test_tensor_trace_header_has_the_note_too():
+    a = ag.Tensor([1.0, 2.0], label="z2:leaf(a)")
+    b = ag.Tensor([3.0, 4.0], label="z2:leaf(b)")
+    with pytest.warns(UserWarning, match="both give the name z2"):
+        run = ag.backward_trace(ag.sum(a * b))
+        text = run.text()
+    assert text.splitlines()[1].startswith("note: the labels 'z2:leaf(a)' and 'z2:leaf(b)'")
+    assert "**Note:** the labels" in run.markdown() and "Note: the labels" in run.latex()
