@@ -116,6 +116,9 @@ class CrossEntropyContext(NamedTuple):
     per_row: bool  # reduction='none': the output has one loss per row
 
 
+_new_tuple = tuple.__new__
+
+
 def _cross_entropy_rule(g, out, ctx, z):
     labels, e, total, rows_index, scale, per_row = ctx
     g = g.reshape(g.shape + (1,)) if per_row else g
@@ -175,7 +178,8 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
         value = losses.reshape(y.shape)
     else:  # ndarray.mean costs twice as much at small sizes, np.add.reduce is sum unwrapped
         value = (xp.add.reduce(losses) if xp is np else losses.sum()) * scale
-    ctx = CrossEntropyContext(y, e, total, rows_index, scale, reduction == "none")
+    # tuple.__new__: the named record without NamedTuple's Python-level __new__ (every step)
+    ctx = _new_tuple(CrossEntropyContext, (y, e, total, rows_index, scale, reduction == "none"))
     return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), ctx)
 
 
