@@ -18,6 +18,7 @@ import tracemalloc
 import weakref
 
 import numpy as np
+import pytest
 
 import ag
 from ag import viz
@@ -180,6 +181,7 @@ def test_scalar_keeps_every_input_too():
     assert x.grad == 3.0
 
 
+@pytest.mark.slow
 def test_ag_trace_cnn_digits_does_not_crash(tmp_path, capsys):
     """`ag trace exercises/cnn_digits.py`, shortened to one epoch: it used to crash at the end."""
     from ag.cli import main
