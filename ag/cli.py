@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         "their shape, min/max/mean and a corner (default 36)",
     )
     t.add_argument(
+        "--names", choices=("exam", "source"), default="exam",
+        help="how to name unlabelled nodes: the exam's z-numbers in creation order (exam, default) "
+        "or the variables of FILE's code that hold them (source: KQ:matmul)",
+    )
+    t.add_argument(
         "--max-calls", type=int, default=10, metavar="N",
         help="trace at most the first N backward() calls (default 10; 0 for all): a training "
         "loop makes thousands; the others run untraced and are counted",
@@ -232,7 +237,7 @@ def _error_location(path: Path, tb) -> str:
     return ""
 
 
-def _capped_trace(max_calls: int):
+def _capped_trace(max_calls: int, names: str = "exam"):
     """A Trace that records the first ``max_calls`` backward calls (all for 0) and counts the rest."""
     from ag.trace import Trace
 
@@ -244,6 +249,7 @@ def _capped_trace(max_calls: int):
             self._skipping = 0 < max_calls <= len(self.runs)
             if self._skipping:
                 self.skipped += 1
+                self.stop_source_names()  # nothing more to name: the program runs at full speed
             else:
                 super().begin(root, order)
 
@@ -259,10 +265,10 @@ def _capped_trace(max_calls: int):
             if not self._skipping:
                 super().end(root)
 
-    return CappedTrace()
+    return CappedTrace(names=names)
 
 
-def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
+def _run_file(path: Path, quiet: bool = False, max_calls: int = 0, names: str = "exam"):
     import contextlib
     import io
 
@@ -283,7 +289,7 @@ def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with _capped_trace(max_calls) as t, \
+        with _capped_trace(max_calls, names) as t, \
                 contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
             try:
                 runpy.run_path(str(path), run_name="__main__")
@@ -315,7 +321,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.max_calls < 0:
         raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
-    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls)
+    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls, names=args.names)
     runs = t.runs
     sys.stdout.flush()
     if not runs:

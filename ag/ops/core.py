@@ -331,6 +331,8 @@ class Tensor:
 
     def rule_facts(self) -> dict[str, str]:
         """What fills this node's rule text: axis, keepdims, count, index, permutation, ..."""
+        if self._rules is None:  # a leaf, or a node of data alone: no rule, no facts kept
+            return {}
         key = "pow_const" if self.op == "pow" and len(self.inputs) == 1 else None
         return registry.rule_facts("tensor", self, key)
 
@@ -465,9 +467,14 @@ def custom_op(value: Any, inputs: Sequence[Tensor], op: str, rules: Sequence[Any
 def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Tensor:
     """The output node of an op: ``value``, its ``inputs`` and one rule per input.
 
-    It records its inputs only when a gradient can flow (grad mode on and some input
-    requires grad), and checks the value is finite in anomaly mode. ``ctx`` is handed
-    to every rule (shapes, masks, an exponent: whatever the forward kept).
+    With grad mode on it records every input, needed or not, so the graph, its drawing
+    and the exam's topological order are the course's (``moveaxis(Xin, 1, 2)`` of data
+    ``Xin`` is a node with the input ``Xin``). Rules and ``ctx`` are kept only when some
+    input requires grad: a node of data alone holds its inputs and nothing else, and
+    the backward pass runs no rule for it (nor for any input that needs no grad).
+    Inside ``ag.no_grad()`` nothing is recorded. In anomaly mode it checks the value is
+    finite. ``ctx`` is handed to every rule (shapes, masks, an exponent: whatever the
+    forward kept).
 
     >>> x = Tensor([1.0, 2.0])
     >>> y = make_node(x.value * 2, (x,), "double", (lambda g, out, ctx, a: 2 * g,))
@@ -481,15 +488,20 @@ def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None)
     out.label = ""
     out._id = next(creation_counter)
     n = len(inputs)
-    if grad_mode.enabled and (inputs[0].requires_grad if n == 1
-                              else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
-                              else any([t.requires_grad for t in inputs])):
+    if not grad_mode.enabled:
+        out.inputs = ()
+        out.requires_grad = False
+        out._rules = None
+        out._ctx = None
+    elif (inputs[0].requires_grad if n == 1
+          else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
+          else any([t.requires_grad for t in inputs])):
         out.inputs = inputs
         out.requires_grad = True
         out._rules = rules
         out._ctx = ctx
-    else:
-        out.inputs = ()
+    else:  # data only: in the graph for its order and drawing, with nothing to run
+        out.inputs = inputs
         out.requires_grad = False
         out._rules = None
         out._ctx = None
