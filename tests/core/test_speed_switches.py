@@ -65,7 +65,8 @@ def attention_training(steps: int) -> list[np.ndarray]:
     X = ag.tensor(rng.standard_normal((n, t, f)), requires_grad=False)
     Wq, Wk, Wv = (ag.tensor(rng.standard_normal((f, f)) * s) for _ in range(3))
     Wh, bh = ag.tensor(rng.standard_normal((f, hidden)) * s), ag.tensor(rng.standard_normal(hidden) * 0.1)
-    Wo, bo = ag.tensor(rng.standard_normal((hidden, f)) / np.sqrt(hidden)), ag.tensor(rng.standard_normal(f) * 0.1)
+    Wo = ag.tensor(rng.standard_normal((hidden, f)) / np.sqrt(hidden))
+    bo = ag.tensor(rng.standard_normal(f) * 0.1)
     params = [Wq, Wk, Wv, Wh, bh, Wo, bo]
     opt = SGD(params, lr=1e-4)
     losses = []
