@@ -40,10 +40,12 @@ COMMON = textwrap.dedent(f"""
         np.multiply(x[start:stop], 2.0, out=out[start:stop])
         return start
 
+    BLAS = len(sys.argv) > 1 and sys.argv[1] == "blas"  # hold OpenBLAS at one thread too
+
     def split_and_check():
         out[...] = 0.0
-        starts = parallel.split_rows(kernel, 32, min_work=0)
-        assert len(starts) == 3 and starts[0] == 0, starts
+        starts = parallel.split_rows(kernel, 32, min_work=0, blas=BLAS)
+        assert (len(starts) == 3 or BLAS) and starts[0] == 0, starts
         assert np.array_equal(out, 2.0 * x)
 
     current = ["start"]
@@ -136,7 +138,7 @@ ALARM = COMMON + textwrap.dedent("""
     split_and_check()  # the worker threads start before the timer does
     signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, 50e-6, 50e-6)
-    stop = time.monotonic() + float(sys.argv[1])
+    stop = time.monotonic() + float(sys.argv[2])
     splits = interrupted = 0
     while time.monotonic() < stop:
         case(f"split {splits} under a 50 us Ctrl-C timer")
@@ -165,14 +167,17 @@ def _run(script: str, *args: str, timeout: float) -> str:
     return done.stdout
 
 
-def test_ctrl_c_at_every_boundary_of_a_split_ends_it_and_later_splits_work():
-    out = _run(SETTRACE, timeout=300)
+@pytest.mark.parametrize("blas", ["", "blas"], ids=["plain", "blas held"])
+def test_ctrl_c_at_every_boundary_of_a_split_ends_it_and_later_splits_work(blas):
+    out = _run(SETTRACE, blas, timeout=300)
     boundaries, interrupted = int(out.split()[1]), int(out.split()[3])
-    assert interrupted >= boundaries - 5  # nearly every boundary did fire (thread timing varies)
+    # nearly every boundary did fire (the count varies with thread timing, and with OpenBLAS
+    # held a split that finds it already at one thread takes a shorter path)
+    assert interrupted >= 0.9 * boundaries
 
 
 @pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs signal.setitimer")
 def test_ctrl_c_from_a_fast_timer_never_hangs_a_split():
-    out = _run(ALARM, "3", timeout=120)
+    out = _run(ALARM, "", "3", timeout=120)
     splits, interrupted = int(out.split()[1]), int(out.split()[3])
     assert splits > 20 and interrupted > 0, out
