@@ -189,7 +189,7 @@ def _after_fork_in_child() -> None:
     _state["pool"] = None
     held, _state["held"] = _state["held"], None
     if held is not None and _state["blas"]:
-        _state["blas"].release(held)
+        _state["blas"].release(held[0])
 
 
 if hasattr(os, "register_at_fork"):
@@ -203,20 +203,28 @@ class _OneBlasThread:
     first to set it controls it until it lets go. So a hold lets go at its release,
     and where another thread holds control (a user's ``threadpool_limits`` elsewhere)
     ``hold`` gives None and the kernel runs unsplit.
+
+    A hold is recorded (the count to go back to, the thread and the split's frame)
+    before OpenBLAS is changed: a Ctrl-C that ends a split between its hold and its
+    release leaves the record, and the next hold puts the count back, instead of
+    leaving NumPy's products on one thread for the rest of the session.
     """
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
         self.let_go = getattr(type(controller), "clear_controlling_thread", None)
 
-    def hold(self) -> int | None:
+    def hold(self, frame: Any) -> int | None:
+        """Hold OpenBLAS at one thread for the split running in ``frame``."""
+        self._put_back_a_stale_hold()
         previous = self.controller.num_threads
         if previous == 1:
             return previous
+        _state["held"] = (previous, threading.get_ident(), frame)
         self.controller.set_num_threads(1)
         if self.controller.num_threads != 1:  # another thread controls OpenBLAS
+            _state["held"] = None
             return None
-        _state["held"] = previous
         return previous
 
     def release(self, previous: int) -> None:
@@ -225,6 +233,23 @@ class _OneBlasThread:
             _state["held"] = None
         if self.let_go is not None:
             self.let_go()  # only the controlling thread's call has an effect
+
+    def _put_back_a_stale_hold(self) -> None:
+        held = _state["held"]
+        if held is None:
+            return
+        previous, ident, frame = held
+        top = sys._getframe() if ident == threading.get_ident() else sys._current_frames().get(ident)
+        while top is not None:
+            if top is frame:
+                return  # that split is still running: it puts the count back itself
+            top = top.f_back
+        _state["held"] = None
+        if self.let_go is not None:
+            self.let_go(force=True)  # the thread that held it will not let go any more
+        self.controller.set_num_threads(previous)
+        if self.let_go is not None:
+            self.let_go()
 
 
 def _blas_limiter() -> Any:
@@ -297,7 +322,7 @@ def split_rows(
     ranges: list[_Range] = []
     try:
         if limiter is not None:
-            previous = limiter.hold()
+            previous = limiter.hold(sys._getframe())
             if previous is None:  # OpenBLAS is another thread's to set: no split
                 return [kernel(0, n_rows)]
         try:

@@ -4,9 +4,10 @@ A KeyboardInterrupt between listing a range and handing it to a worker used to l
 a range nobody ran, and the cleanup waited for it forever (only ``kill -9`` ended
 the process). Here a ``sys.settrace`` hook raises KeyboardInterrupt at one line or
 bytecode boundary of the split's own code (the hand-over, the worker queue, the
-cleanup), once for every boundary the split passes; each case must end with
-KeyboardInterrupt (or, past the last boundary, with the right result) within a
-bounded time, and the next splits must still work. A second test fires a 50 µs
+cleanup, holding OpenBLAS at one thread), once for every boundary the split passes;
+each case must end with KeyboardInterrupt (or, past the last boundary, with the
+right result) within a bounded time, and the next splits must still work, split
+over the threads, with OpenBLAS back at its thread count. A second test fires a 50 µs
 timer whose handler raises KeyboardInterrupt inside the split's code.
 
 The cases run in a fresh interpreter, with a watchdog thread that ends it if a case
@@ -93,6 +94,8 @@ SETTRACE = COMMON + textwrap.dedent("""
     boundaries = count.seen
     assert boundaries > 50, boundaries  # the hook did see the split's bytecode
     interrupted = 0
+    limiter = parallel._blas_limiter() if BLAS else None
+    blas_threads = limiter.controller.num_threads if limiter else None
     for at in range(boundaries + 20):  # the count varies a little with thread timing
         case(f"Ctrl-C at boundary {at} of {boundaries}")
         hook = Interrupt(at)
@@ -108,6 +111,8 @@ SETTRACE = COMMON + textwrap.dedent("""
             sys.settrace(None)
         current[:] = [f"the split after boundary {at}", time.monotonic()]
         split_and_check()  # the workers still serve the next split
+        if limiter is not None:  # and OpenBLAS is back at its count (not left held at one)
+            assert limiter.controller.num_threads == blas_threads, (at, limiter.controller.num_threads)
     ended.set()
     print("boundaries", boundaries, "interrupted", interrupted)
 """)
