@@ -333,7 +333,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             raise _Fail(failure)
         raise _Fail(
             f"ag trace: {path} made no backward() call, so there is nothing to trace. "
-            "Call .backward() on the output (for example `z3.backward()`)."
+            "Call .backward() on the output (for example `z3.backward()`); a trace records "
+            "the calls of the program's main thread, not those of threads it starts."
         )
     n = len(runs)
     chunks = []  # the trace alone: to --output, or after the program's own output on stdout

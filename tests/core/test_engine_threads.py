@@ -182,3 +182,18 @@ def test_ag_trace_on_a_program_whose_threads_both_call_backward(tmp_path, capsys
     assert main(["trace", str(program)]) == 0
     out = capsys.readouterr().out
     assert "w.grad" in out and "v.grad" not in out and "backward call 2" not in out
+
+
+def test_ag_trace_says_that_other_threads_are_not_traced(tmp_path, capsys):
+    program = tmp_path / "in_a_thread.py"
+    program.write_text(
+        "import threading\n"
+        "import ag\n"
+        "x = ag.tensor([1.0], label='x')\n"
+        "t = threading.Thread(target=(x * x).sum().backward)\n"
+        "t.start()\n"
+        "t.join()\n",
+        encoding="utf-8",
+    )
+    assert main(["trace", str(program)]) == 1
+    assert "not those of threads it starts" in capsys.readouterr().err
