@@ -298,7 +298,14 @@ class enable_grad(_GradSwitch):  # noqa: N801
 
 
 def is_grad_enabled() -> bool:
-    """Whether this thread records graphs now (False inside ``ag.no_grad()``)."""
+    """Whether this thread records graphs now (False inside ``ag.no_grad()``).
+
+    >>> import ag
+    >>> with ag.no_grad():
+    ...     inside = ag.is_grad_enabled()
+    >>> inside, ag.is_grad_enabled()
+    (False, True)
+    """
     return grad_mode.enabled
 
 
