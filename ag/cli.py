@@ -28,6 +28,18 @@ class _Fail(Exception):
         self.code = code
 
 
+def _seed(text: str) -> int:
+    """``--seed``: one rule for every exam kind, a whole number >= 0 (NumPy's generators
+    take no negative seed); argparse names the option in the message."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {seed}")
+    return seed
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ag`` (with the ``trace`` and ``exam`` subcommands).
 
@@ -77,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "-o", "--output", metavar="FILE",
-        help="write the trace to FILE (only the trace: the program's own output stays on the terminal)",
+        help="write the trace to FILE (only the trace: the program's own output stays on the "
+        "terminal); an existing FILE is replaced only if it is an earlier trace",
     )
     t.add_argument("-q", "--quiet", action="store_true", help="hide what the traced program itself prints")
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
@@ -109,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
             "central finite differences before it is printed."
         ),
     )
-    e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
+    e.add_argument("--seed", type=_seed, default=None,
+                   help="random seed, a whole number >= 0, for every --kind (default: a fresh one, printed)")
     e.add_argument("--kind", default="scalar",
                    choices=("scalar", "im2col", "remat", "attention", "network", "softmax"),
                    help="the problem type: scalar backprop (default), im2col shapes/nnz/cost, "
@@ -313,6 +327,31 @@ def _suffixed(path: Path, i: int, n: int) -> Path:
     return path if n == 1 or i == 1 else path.with_name(f"{path.stem}-{i}{path.suffix}")
 
 
+# How the text, Markdown and LaTeX forms of a trace begin (one call; several: the banner).
+_TRACE_HEADS = ("backward from ", "**Backward from**", "% backward trace from", "== backward call ")
+
+
+def _check_trace_output(out: Path, program: Path, option: str) -> None:
+    """Refuse an output path that would replace the traced program or a user's file."""
+    if not out.exists():
+        return
+    if out.is_dir():
+        raise _Fail(f"ag trace: {option} {out} is a folder; give a file name", 2)
+    if program.exists() and out.samefile(program):
+        raise _Fail(f"ag trace: {option} {out} is the program being traced; writing there would "
+                    f"replace it. Choose another name, e.g. {option} {program.stem}-trace.txt", 2)
+    if option != "-o":
+        return
+    try:
+        with out.open(encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if not first.startswith(_TRACE_HEADS):
+        raise _Fail(f"ag trace: -o {out} exists and is not a trace written by ag trace; it was left "
+                    "as it is. Choose another name, or delete it first", 2)
+
+
 def _cmd_trace(args: argparse.Namespace) -> int:
     from ag import stepper, viz
 
@@ -321,6 +360,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.max_calls < 0:
         raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
+    for option, out in (("-o", args.output), ("--html", args.html)):
+        if out:
+            _check_trace_output(Path(out), path, option)  # before the program runs, and again below
     t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls, names=args.names)
     runs = t.runs
     sys.stdout.flush()
@@ -329,7 +371,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             raise _Fail(failure)
         raise _Fail(
             f"ag trace: {path} made no backward() call, so there is nothing to trace. "
-            "Call .backward() on the output (for example `z3.backward()`)."
+            "Call .backward() on the output (for example `z3.backward()`); a trace records "
+            "the calls of the program's main thread, not those of threads it starts."
         )
     n = len(runs)
     chunks = []  # the trace alone: to --output, or after the program's own output on stdout
@@ -348,6 +391,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
                       "more)\n")
     if args.output:
         out_path = Path(args.output)
+        _check_trace_output(out_path, path, "-o")  # the program may have made it meanwhile
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text("".join(chunks), encoding="utf-8")
@@ -359,7 +403,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     try:
         if args.html:
             for i, run in enumerate(runs, 1):
-                out = stepper.write_html(run, _suffixed(Path(args.html), i, n), digits=args.digits)
+                target = _suffixed(Path(args.html), i, n)
+                _check_trace_output(target, path, "--html")
+                out = stepper.write_html(run, target, digits=args.digits)
                 print(f"wrote {out} (open it in a browser; arrow keys step through the iterations)")
         if args.svg:
             folder = Path(args.svg)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -49,7 +50,17 @@ NAMES = ("exam", "source")
 """How a trace names unlabelled nodes: ``"exam"`` (``z4:matmul``, by creation order, the
 default) or ``"source"`` (the forward code's variable, ``KQ:matmul``; see ag.source_names)."""
 
-_active: list[Trace] = []
+
+class _ActiveTraces(threading.local):
+    """The traces open in this thread, innermost last: a trace records the backward
+    calls of the thread that opened it, each as its own run (another thread's pass
+    is neither its run nor a recompute inside one)."""
+
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+
+
+_active = _ActiveTraces()
 
 
 def _snap(value: Any) -> Any:
@@ -477,7 +488,7 @@ class BackwardTrace:
 
 
 class Trace:
-    """Records every ``backward()`` call made inside a ``with`` block.
+    """Records every ``backward()`` call made inside a ``with`` block, by this thread.
 
     ``runs`` holds one :class:`BackwardTrace` per call; ``last`` is the latest.
     ``digits`` and ``max_elements`` are the defaults of the text forms.
@@ -512,17 +523,17 @@ class Trace:
         self._found = SourceNames()  # variables of the forward code (names, clash notes)
 
     def __enter__(self) -> Trace:
-        self.nested = bool(_active)
+        self.nested = bool(_active.traces)
         self._stack = ExitStack()
         self._stack.enter_context(observe_backward(self))
         if self.names == "source":  # catch the variables of functions as they return
             self._found.install()
             self._stack.callback(self._found.uninstall)
-        _active.append(self)
+        _active.traces.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _active.remove(self)
+        _active.traces.remove(self)
         assert self._stack is not None
         self._stack.close()
 
@@ -661,9 +672,10 @@ def backward_trace(root: Any, *args: Any, digits: int = DIGITS, max_elements: in
 
 
 def is_tracing() -> bool:
-    """Whether an ``ag.trace()`` block is open (``ag trace`` runs files inside one).
+    """Whether an ``ag.trace()`` block is open in this thread (``ag trace`` runs files
+    inside one).
 
     >>> is_tracing()
     False
     """
-    return bool(_active)
+    return bool(_active.traces)
