@@ -22,7 +22,7 @@ def problem_1_3():
 
 def node_labels(source: str) -> dict[str, str]:
     """DOT node id -> its HTML-like label, from DOT text."""
-    return dict(re.findall(r"^\s*(n\d+) \[label=<(.*?)>\s", source, flags=re.M))
+    return dict(re.findall(r"^\s*(n\d+) \[label=<(.*?)> (?=[a-z]+=)", source, flags=re.M))
 
 
 def test_draw_shows_names_values_and_grads_after_backward():
@@ -40,7 +40,7 @@ def test_draw_shows_names_values_and_grads_after_backward():
     assert labels["n0"].startswith('<B>z1<BR ALIGN="CENTER"/>leaf(x)</B>')
     assert "grad = 32" in labels["n0"] and "grad = 8" in labels["n1"] and "grad = 1" in labels["n2"]
     assert "value = 16" in labels["n2"]
-    assert "rankdir=LR" in g.source and "ordering=in" in g.source
+    assert "engine" not in g.source and 'pos="' in g.source and g.engine == "neato"  # pinned boxes
 
 
 def test_blank_exam_sheet_and_op_nodes():
@@ -74,9 +74,15 @@ def test_tensor_nodes_show_shape_preview_and_parameters():
     y.backward()
     labels = node_labels(viz.draw(y).source)
     src = viz.draw(y).source
-    assert "shape (2, 3)" in labels["n0"] and "value = [[0, 1, 2], [3, 4, 5]]" in labels["n0"]
+    # values and grads in full as aligned matrices (monospace rows, spaces kept)
+    row = r'<FONT FACE="Courier" POINT-SIZE="10">{}</FONT>'
+    nb = "\u00a0"
+    x_rows = [row.format(r.replace(" ", nb)) for r in ("[[0  1  2]", " [3  4  5]]")]
+    br = '<BR ALIGN="CENTER"/>'
+    assert "shape (2, 3)" in labels["n0"] and "value =" + br.join(["", *x_rows]) in labels["n0"]
     # W.grad = X^T @ ones(2, 2) = [[3, 3], [5, 5], [7, 7]]
-    assert "shape (3, 2)" in labels["n1"] and "grad = [[3, 3], [5, 5], [7, 7]]" in labels["n1"]
+    w_rows = [row.format(r.replace(" ", nb)) for r in ("[[3  3]", " [5  5]", " [7  7]]")]
+    assert "shape (3, 2)" in labels["n1"] and "grad =" + br.join(["", *w_rows]) in labels["n1"]
     assert re.search(r'n1 \[label=.*fillcolor="#fef3c7"', src)  # a parameter
     assert re.search(r'n0 \[label=.*fillcolor="#dbeafe"', src)  # a plain leaf
     assert "parameter" in src
@@ -181,8 +187,11 @@ def test_frames_highlight_current_and_grey_unvisited():
     src = frames[4].source  # iteration 4 is z6:mul (z4*z1)
     labels = node_labels(src)
     assert re.search(r'n5 \[label=<<B>z6:mul</B>.*fillcolor="#fde047"', src)  # current
-    assert re.search(r'n0 \[label=<<B>z3:leaf\(wr\)</B>.*fontcolor="#9ca3af"', src)  # not yet visited
-    assert not re.search(r'n9 \[label=.*fontcolor="#9ca3af"', src)  # z10 was visited at 0
+    # not yet visited: grey fill, dashed grey border, dark grey text (6.9:1 on the fill)
+    grey = r'.*class="ag-pending" color="#9ca3af" fillcolor="#f3f4f6" fontcolor="#4b5563"'
+    assert re.search(r'n0 \[label=<<B>z3:leaf\(wr\)</B>' + grey, src)
+    assert not re.search(r'n9 \[label=' + grey, src)  # z10 was visited at 0
+    assert re.search(r'n3 \[label=.*class="ag-updated" color="#15803d" fillcolor="#bbf7d0"', src)
     # grads so far: z4 = 2*6 = 12 and z1 = 5*6 = 30 are set; z3 (wr) not yet
     assert "grad = 12" in labels["n3"] and "grad = 30" in labels["n4"] and "grad = —" in labels["n0"]
     assert "iteration 4 (5 of 10): z6:mul" in src and "z4.grad = 0 + 2 * 6 = 12" in src
@@ -271,7 +280,7 @@ def test_stepper_frames_keep_every_node_in_place():
     for root in (problem_1_3(), softmax_loss):
         run = ag.backward_trace(root)
         svgs = [viz.to_svg(g) for g in viz.frames(run, fixed_layout=True, title=False)]
-        node = r'<g id="node\d+" class="node">\s*<title>(\w+)</title>\s*<path[^>]* d="([^"]+)"'
+        node = r'<g id="node\d+" class="node[^"]*">\s*<title>(\w+)</title>\s*<path[^>]* d="([^"]+)"'
         shapes = [re.findall(node, s) for s in svgs]
         assert shapes[0] and all(s == shapes[0] for s in shapes), "a node moved between frames"
 
@@ -280,7 +289,7 @@ def test_stepper_frames_keep_every_node_in_place():
 def test_nodes_that_just_received_a_grad_are_highlighted():
     run = ag.backward_trace(problem_1_3())
     src = viz.frames(run, fixed_layout=True)[4].source  # z6 = z4 * z1 gives z4 and z1 their grads
-    updated = viz.STYLES["updated"]["fillcolor"]
+    updated = "#bbf7d0"  # green: just received a grad (by hand, not from viz.STYLES)
     assert re.search(rf'n3 \[label=<<B>z4:leaf\(wi\)</B>.*fillcolor="{updated}"', src)
     assert re.search(rf'n4 \[label=<<B>z1:leaf\(x1\)</B>.*fillcolor="{updated}"', src)
     assert not re.search(rf'n0 \[label=.*fillcolor="{updated}"', src)
