@@ -378,7 +378,7 @@ def key_data(p: ExamProblem) -> dict[str, Any]:
             answers[f"forward|{names[id(n)]}.value"] = values[names[id(n)]]
     for k in range(len(run.steps)):
         for name, g in run.grads_after(k).items():
-            answers[f"{k}|{name}.grad"] = g
+            answers[f"{k}|{name}.grad"] = 0.0 if g is None else g  # not reached yet: still 0
     return {
         "seed": p.seed,
         "difficulty": p.difficulty,
