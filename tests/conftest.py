@@ -20,7 +20,7 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-# In CI (CI=true) the optional tools are installed by .ci/run, so a browser- or
+# In CI (CI=true) the optional tools are installed by .ci/run, so a browser-, latex- or
 # torch-marked test that skips for want of one means the set-up broke: fail it instead
 # of letting the run go green with the cross-checks silently missing.
 _CI = os.environ.get("CI", "").lower() in ("true", "1")
@@ -30,7 +30,7 @@ _MISSING_TOOL = ("not installed", "could not import", "no module named", "did no
 def pytest_runtest_makereport(item, call):
     if not _CI or call.excinfo is None or call.excinfo.typename != "Skipped":
         return None
-    if item.get_closest_marker("browser") is None and item.get_closest_marker("torch") is None:
+    if not any(item.get_closest_marker(m) for m in ("browser", "torch", "latex")):
         return None
     reason = str(call.excinfo.value)
     if not any(s in reason.lower() for s in _MISSING_TOOL):
