@@ -293,3 +293,55 @@ def test_nodes_that_just_received_a_grad_are_highlighted():
     assert re.search(rf'n3 \[label=<<B>z4:leaf\(wi\)</B>.*fillcolor="{updated}"', src)
     assert re.search(rf'n4 \[label=<<B>z1:leaf\(x1\)</B>.*fillcolor="{updated}"', src)
     assert not re.search(rf'n0 \[label=.*fillcolor="{updated}"', src)
+
+
+def test_html_many_takes_traces_or_pairs_and_says_what_else_is_wrong():
+    a, b = ag.Scalar(2.0, label="a"), ag.Scalar(3.0, label="b")
+    ra, rb = ag.backward_trace(a * a), ag.backward_trace(b * b)
+    page = stepper.html_many([ra, ("second", rb)], graphs=False)
+    assert page.count('<div class="ag-stepper"') == 2 and "<h2>second</h2>" in page
+    with pytest.raises(TypeError, match=r"entry 1 is str .*BackwardTrace"):
+        stepper.html_many([ra, "oops"], graphs=False)
+    with pytest.raises(TypeError, match="entry 0 is tuple"):
+        stepper.html_many([("a", "b", ra)], graphs=False)
+
+
+def test_a_trace_shows_as_the_answer_key_table_in_a_notebook():
+    run = ag.backward_trace(problem_1_3())
+    page = run._repr_html_()
+    assert page.startswith('<div class="ag-trace">') and '<table class="ag-iterations">' in page
+    # iteration 4 row, by hand: z6 = z4 * z1 gives z4.grad 12 and z1.grad 30
+    row4 = page.split("<tr><td>4</td>")[1].split("</tr>")[0]
+    assert "<code>z6:mul</code>" in row4
+    assert "<code>z4.grad = 0 + 2 * 6 = 12</code>" in row4 and "<code>z1.grad = 0 + 5 * 6 = 30</code>" in row4
+
+
+def test_the_stepper_side_panel_shows_the_current_nodes_value():
+    np = pytest.importorskip("numpy")
+    T = ag.Tensor(np.array([[1.0, -2.0, 0.5], [0.0, 3.0, 4.0]]), label="T")
+    run = ag.backward_trace(ag.sum(T * 2.0))
+    first = stepper.fragment(run, graphs=False).split('data-iteration="1"')[0]
+    # the constant 2 is node z1, T * 2 is z2, the sum z3 = 2 * 6.5
+    assert '<div class="node-value">z3.value = <code>13</code></div>' in first
+    second = stepper.fragment(run, graphs=False).split('data-iteration="1"')[1]
+    assert "z2.value = <pre>[[2  -4  1]\n [0   6  8]]</pre>" in second  # 2T, its value in full
+
+
+def test_the_widget_carries_the_offline_stepper_as_html():
+    widget = pytest.importorskip("ag.widget")
+    pytest.importorskip("anywidget")
+    x = ag.Scalar(2.0, label="x")
+    w = widget.Stepper(ag.backward_trace(x * x), graphs=False)
+    bundle = w._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+    html = data["text/html"]
+    assert '<div class="ag-stepper"' in html and "agStepperInit(" in html and "<style>" in html
+
+
+def test_the_stepper_files_ship_in_the_package():
+    from importlib.resources import files
+
+    for name in ("stepper.css", "stepper.js", "stepper_page.js"):
+        assert files("ag").joinpath("static", name).is_file()
+    assert "function agStepperInit" in stepper.SCRIPT and ".ag-stepper" in stepper.CSS
