@@ -65,7 +65,7 @@ def _frame_svgs(run: BackwardTrace, draw_options: dict) -> list[str | None]:
     if len(run.order) > MAX_GRAPH_NODES:
         return [None] * len(run.steps)
     options = {"title": False, "legend": False, **draw_options}  # the page has an HTML legend
-    return [_scalable(viz.to_svg(g)) for g in viz.frames(run, fixed_layout=True, **options)]
+    return [_scalable(svg) for svg in viz.to_svgs(viz.frames(run, fixed_layout=True, **options))]
 
 
 def _scalable(svg: str) -> str:

@@ -42,6 +42,7 @@ __all__ = [
     "draw",
     "to_dot",
     "to_svg",
+    "to_svgs",
     "render",
     "trace",
     "frame",
@@ -371,6 +372,9 @@ def to_dot(obj: Any, **options: Any) -> str:
 def _pipe(graph: Any, fmt: str) -> bytes:
     graphviz = _graphviz()
     try:
+        if isinstance(graph, list):  # several graphs through one Graphviz process
+            source = "\n".join(g.source for g in graph).encode("utf-8")
+            return graphviz.pipe(graph[0].engine, fmt, source)
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError(
@@ -391,6 +395,27 @@ def to_svg(obj: Any, **options: Any) -> str:
     svg = _pipe(_as_graph(obj, **options), "svg").decode("utf-8")
     start = svg.find("<svg")
     return svg[start:] if start >= 0 else svg
+
+
+def to_svgs(graphs: list) -> list[str]:
+    """SVG text of each ``Digraph`` (all with one engine), rendered by one Graphviz process.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
+    >>> svgs = to_svgs(frames(run, fixed_layout=True))
+    >>> len(svgs), all(s.startswith("<svg") for s in svgs)
+    (3, True)
+    """
+    if not graphs:
+        return []
+    if len({g.engine for g in graphs}) > 1:
+        raise ValueError("to_svgs: the graphs must share one layout engine")
+    text = _pipe(list(graphs), "svg").decode("utf-8")
+    svgs = [part[part.find("<svg"):] for part in text.split("<?xml")[1:]]
+    if len(svgs) != len(graphs):  # not expected; each graph on its own then
+        return [to_svg(g) for g in graphs]
+    # the graph after the first is "page0,k_graph0" in one stream: named as on its own
+    return [re.sub(r'id="page\d+,\d+_graph0"', 'id="graph0"', svg.rstrip() + "\n", count=1) for svg in svgs]
 
 
 def render(obj: Any, path: str | Path, *, dpi: float | None = None, **options: Any) -> Path:
