@@ -178,10 +178,10 @@ def fragment(
     ]
     for k in range(n):
         out.append(f'<section class="frame" data-iteration="{k}"{" hidden" if k else ""}>')
-        # the graph's column asks for the graph's natural width: when that and the side
-        # panel do not fit in one row, the side panel goes below and the graph keeps its size
+        # the graph's column asks for the graph's natural width; on a narrow screen the side
+        # panel goes below when both do not fit, on a wide one it stays beside (stepper.css)
         match = re.search(r"width:(\d+)px", svgs[k] or "")
-        basis = f' style="flex-basis:{match.group(1)}px"' if match else ""
+        basis = f' style="--natural:{match.group(1)}px"' if match else ""
         out.append(f'<div class="main-col"{basis}>')
         out.append(_order_line(run, k))
         if svgs[k] is not None and not draw_options.get("legend"):
