@@ -179,7 +179,8 @@ def main(argv: list[str]) -> int:
         tmp = Path(tmp_name)
         attention = exercise_trace("attention_block")
         last = len(attention.steps) - 1
-        attention_page = stepper.write_html(attention, tmp / "att.html", title="The finals' SingleHeadAttention")
+        attention_page = stepper.write_html(attention, tmp / "att.html",
+                                            title="The finals' SingleHeadAttention")
         pages = {
             "problem-1-3": (stepper.write_html(exercise_trace("problem_1_3"), tmp / "p13.html",
                                                title="Exam problem 1.3"), [4]),
