@@ -359,3 +359,38 @@ def test_the_stepper_files_ship_in_the_package():
     for name in ("stepper.css", "stepper.js", "stepper_page.js"):
         assert files("ag").joinpath("static", name).is_file()
     assert "function agStepperInit" in stepper.SCRIPT and ".ag-stepper" in stepper.CSS
+
+
+@needs_dot
+def test_vertical_layout_keeps_the_exam_rule_turned_a_quarter():
+    # direction="TB": inputs on top, the output at the bottom, a left operand left of the right one
+    from ag.exam import generate
+
+    for root in [problem_1_3()] + [generate(seed=s).run.root for s in range(0, 60, 3)]:
+        order = root.topological_sort()
+        ids = {id(n): f"n{i}" for i, n in enumerate(order)}
+        pos = plain_positions(viz.draw(root, direction="TB", legend=False))
+        for node in order:
+            for inp in node.inputs:  # every edge runs downwards
+                assert pos[ids[id(inp)]][1] > pos[ids[id(node)]][1]
+            if len(node.inputs) == 2 and node.inputs[0] is not node.inputs[1]:
+                assert pos[ids[id(node.inputs[0])]][0] < pos[ids[id(node.inputs[1])]][0]
+        top = max(y for _, y in pos.values())
+        assert all(pos[ids[id(n)]][1] == top for n in order if not n.inputs)  # leaves in the first row
+    with pytest.raises(ValueError, match="direction must be 'LR' or 'TB'"):
+        viz.draw(problem_1_3(), direction="up")
+
+
+@needs_dot
+def test_drawing_needs_no_scipy():
+    # the old layout solved a linear program (scipy) for the few graphs dot drew out of order
+    import subprocess
+    import sys
+
+    code = ("import sys, ag\nfrom ag.exam import generate, OPS\n"
+            "for s in range(120):\n"
+            "    ag.viz.draw(generate(seed=s, ops=list(OPS), nodes=8).run.root, legend=False)\n"
+            "x = ag.Scalar(2.0, label='x'); ag.viz.frames(ag.backward_trace(x * x), fixed_layout=True)\n"
+            "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
