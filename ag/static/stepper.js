@@ -10,6 +10,7 @@ function agStepperInit(root) {
     if (!frames.length) { return; }
     current = Math.max(0, Math.min(frames.length - 1, i));
     frames.forEach(function (f, j) { f.hidden = (j !== current); });
+    agFit(frames[current]);
     agReveal(frames[current], reveal !== false);
     q("iteration").textContent = String(current);
     q("position").textContent = String(current + 1);
@@ -19,6 +20,7 @@ function agStepperInit(root) {
     if (root.agOnShow) { root.agOnShow(current); }
   }
   root.agShow = show;
+  window.addEventListener("resize", function () { agFit(frames[current]); });
   root.agStep = function (d) { show(current + d); };
   q("first").addEventListener("click", function () { show(0); });
   q("prev").addEventListener("click", function () { show(current - 1); });
@@ -35,6 +37,13 @@ function agStepperInit(root) {
   }
   // a page opened at #3 brings that node into view; a notebook cell does not jump the page
   show(isNaN(start) ? 0 : start, start > 0);
+}
+// A graph shrinks with its column down to its min-width; one that would scroll even then is
+// drawn at its natural size instead (larger text), and scrolls.
+function agFit(frame) {
+  var box = frame.querySelector(".graph"), svg = box && box.querySelector("svg");
+  if (!svg || !svg.style.minWidth) { return; }
+  svg.style.maxWidth = box.clientWidth < parseFloat(svg.style.minWidth) ? "none" : "";
 }
 // Bring the frame's current node into view: its graph scrolls sideways to it, and the
 // page scrolls (only as far as needed) when the node is above or below the window.
