@@ -8,9 +8,12 @@ True
 
 Each frame holds the graph after that iteration (an inline SVG drawn by
 :func:`ag.viz.frames`, with the same node positions in every frame), and a side panel
-with the rule applied, its operands as matrices (Tensors) and every grad after the
-iteration. A few lines of JavaScript show one frame at a time (buttons; the arrow,
-Home and End keys; ``#3`` in the URL opens iteration 3 of the first stepper).
+with the node's value, the rule applied, its operands as matrices (Tensors) and every
+grad after the iteration, all written by :mod:`ag.trace_render` from the iteration's
+content. A small script shows one frame at a time (buttons; the arrow, Home and End
+keys; ``#3`` in the URL opens iteration 3 of the first stepper) and scrolls the graph
+so the current node is in view on every step. The style and the script are package
+files (``ag/static/stepper.css``, ``stepper.js``), exposed as :data:`CSS` and :data:`SCRIPT`.
 
 A page may hold any number of steppers (:func:`html_many`, or several
 :func:`fragment` outputs, as in a notebook): nothing uses a document-wide id. The keys

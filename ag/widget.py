@@ -11,6 +11,10 @@ Any number of steppers can live in one notebook: each widget renders its own
 both ways: ``w.iteration = 3`` moves the stepper, and stepping in the page updates it.
 The arrow, Home and End keys step a stepper that has focus (click it first).
 
+Where no widget front end runs (GitHub, nbconvert, a docs site built from saved
+outputs), the output's ``text/html`` is the offline stepper itself (:func:`static_html`),
+so the page still shows a working stepper.
+
 Needs the ``notebook`` extra: ``pip install 'ag[notebook]'`` (anywidget).
 """
 
