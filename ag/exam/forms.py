@@ -40,6 +40,8 @@ def is_short(x: float, decimals: int) -> bool:
     if not math.isfinite(x):
         return False
     scaled = x * 10**decimals
+    if not math.isfinite(scaled):
+        return False
     nearest = round(scaled)
     if nearest == 0:
         return x == 0
@@ -100,6 +102,8 @@ def exact_form(x: float, decimals: int = 2, max_coefficient: float = 200.0,
 def _short_coefficient(q: float, decimals: int) -> bool:
     """A short decimal to about eleven significant digits (float error of a few ops is ~1e-15)."""
     scaled = q * 10**decimals
+    if not math.isfinite(scaled):
+        return False
     nearest = round(scaled)
     return nearest != 0 and abs(scaled - nearest) <= 1e-11 * abs(scaled)
 

@@ -297,9 +297,23 @@ def _draw_shape(rng: random.Random, c: Controls, n_leaves: int) -> Shape | None:
 _IDEMPOTENT_PAIRS = {("relu", "relu"), ("neg", "neg")}
 
 
+def _contradictory_operands(shape: Shape) -> bool:
+    """Whether two ops read the same two nodes in opposite orders (``z2/z1`` and ``z1-z2``):
+    no drawing puts each op's left operand above its right one for both."""
+    pairs = {args for _, args in shape.ops if len(args) == 2 and args[0] != args[1]}
+    if any((b, a) in pairs for a, b in pairs):
+        return True
+    # a node read as the left operand of one op and the right operand of another pulls the
+    # drawing both ways; Graphviz then often breaks one op's rule
+    lefts, rights = {a for a, _ in pairs}, {b for _, b in pairs}
+    return bool(lefts & rights)
+
+
 def _meets_shape_controls(shape: Shape, c: Controls) -> bool:
     names = shape.op_names()
     n = shape.n_leaves
+    if _contradictory_operands(shape):
+        return False
     for op, args in shape.ops:
         if any(a >= n and (shape.ops[a - n][0], op) in _IDEMPOTENT_PAIRS for a in args):
             return False

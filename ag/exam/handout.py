@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html as _html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +44,11 @@ __all__ = [
     "parse_seeds",
     "write_batch",
     "write_key",
+    "parenthesize_negatives",
+    "question_sheets_html",
+    "question_latex",
+    "question_template",
+    "write_question_batch",
 ]
 
 #: paper name -> CSS page size
@@ -56,6 +62,25 @@ class ChromiumNotFoundError(RuntimeError):
 
 def _e(text: Any) -> str:
     return _html.escape(str(text), quote=True)
+
+
+_NEGATIVE_TERM = re.compile(r"(?<=[+*/] )-(\d[\d.]*(?:e[+-]?\d+)?)")
+
+
+def parenthesize_negatives(line: str) -> str:
+    """A key's update line with negative terms in parentheses, as a student writes them.
+
+    >>> parenthesize_negatives("z2.grad = 0 + -1 * 2 = -2")
+    'z2.grad = 0 + (-1) * 2 = -2'
+    """
+    return _NEGATIVE_TERM.sub(r"(-\1)", line)
+
+
+def _tex(text: str) -> str:
+    """LaTeX-escaped text whose ``^`` prints (and copies, and extracts) as a caret, not an accent."""
+    from ag.trace import latex_escape
+
+    return latex_escape(text).replace("\\^{}", "\\textasciicircum{}")
 
 
 def _css(paper: str) -> str:
@@ -82,6 +107,7 @@ table.qa td.tall {{ height: 1.1in; }}
 table.qa thead tr.who-row th {{ background: #fff; font-weight: 400; font-size: 9pt; color: #444;
                                border: none; padding: .1em 0 .5em; }}
 .exact {{ font-size: 9.5pt; }}
+@media screen {{ table.qa thead tr.who-row {{ display: none; }} }}  /* a printed page repeats it */
 h2 {{ font-size: 11.5pt; margin: .9em 0 .35em; }}
 pre, code {{ font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }}
 pre {{ font-size: 9.5pt; line-height: 1.3; border: 1px solid #9ca3af; padding: .5em .7em; margin: 0;
@@ -216,7 +242,7 @@ def _key_section(p: ExamProblem, graphs: bool) -> str:
             parts.append("<p class='note'>(graph not drawn: Graphviz's dot is not installed)</p>")
     parts.append("<table><thead><tr><th>iteration</th><th>node</th><th>what happens</th></tr></thead><tbody>")
     for k, step in enumerate(p.run.steps):
-        lines = p.run.update_lines(k) or ["nothing (a leaf)"]
+        lines = [parenthesize_negatives(line) for line in p.run.update_lines(k)] or ["nothing (a leaf)"]
         parts.append(f"<tr><td class='k'>{k}</td><td>{_e(p.run.display_name(step.node))}</td>"
                      f"<td>{'<br>'.join(_e(line) for line in lines)}</td></tr>")
     answer = p._answer_line()
@@ -225,8 +251,7 @@ def _key_section(p: ExamProblem, graphs: bool) -> str:
     if legend:
         parts.append(f"<p class='exact'>{_e(legend)}</p>")
     parts += [f"<h2>Answer</h2><p><code>{_e(answer)}</code></p>",
-              f"<p class='note'>{p.keys_checked} grads of this key were compared with central finite "
-              "differences before it was printed.</p></section>"]
+              f"<p class='note'>{_e(p.checked_note())}</p></section>"]
     return "".join(parts)
 
 
@@ -315,8 +340,8 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
     if answers:
         lines += ["\\newpage", f"\\section*{{Answer key (seed {p.seed})}}", p.run.latex(), "\\medskip"]
         if p.exact_legend():
-            lines += [latex_escape(p.exact_legend()) + "\\par\\medskip"]
-        lines += ["Answer: \\texttt{" + latex_escape(p._answer_line()) + "}"]
+            lines += [_tex(p.exact_legend()) + "\\par\\medskip"]
+        lines += ["Answer: \\texttt{" + _tex(p._answer_line()) + "}"]
     lines.append("\\end{document}")
     return "\n".join(lines) + "\n"
 
@@ -566,7 +591,6 @@ def question_latex(q: Any, *, answers: bool = False, paper: str = "letter") -> s
     >>> doc.count("\\\\begin{") == doc.count("\\\\end{")
     True
     """
-    from ag.trace import latex_escape
 
     if paper not in PAPERS:
         raise ValueError(f"ag exam: paper must be one of {', '.join(PAPERS)}, not {paper!r}")
@@ -581,15 +605,15 @@ def question_latex(q: Any, *, answers: bool = False, paper: str = "letter") -> s
         "\\pagestyle{empty}",
         "\\setlength{\\parindent}{0pt}",
         "\\begin{document}",
-        f"{{\\Large\\bfseries {latex_escape(q.title)}}} \\hfill "
-        f"{{\\bfseries {latex_escape(q.kind)}, seed {q.seed}}}\\par",
+        f"{{\\Large\\bfseries {_tex(q.title)}}} \\hfill "
+        f"{{\\bfseries {_tex(q.kind)}, seed {q.seed}}}\\par",
         "\\vspace{0.8em}" + name_line,
-        latex_escape(before) + "\\par",
+        _tex(before) + "\\par",
     ]
     if code:
         lines += ["{\\footnotesize", "\\begin{verbatim}", code, "\\end{verbatim}", "}"]
     if after:
-        lines.append(latex_escape(after) + "\\par")
+        lines.append(_tex(after) + "\\par")
     # the name line heads the answer table on every page it spans
     lines += ["\\begin{longtable}{|p{2.6in}|p{3.8in}|}",
               "\\hline question & answer \\\\ \\hline", "\\endfirsthead",
@@ -598,12 +622,12 @@ def question_latex(q: Any, *, answers: bool = False, paper: str = "letter") -> s
     import numpy as np
 
     for item, value in q.answers.items():
-        shown = latex_escape(q.shown(item)) if answers else ""
+        shown = _tex(q.shown(item)) if answers else ""
         gap = "3.5em" if isinstance(value, np.ndarray) and value.size > 3 else "1.6em"
-        lines.append(f"\\texttt{{{latex_escape(item)}}} & \\texttt{{{shown}}} \\\\[{gap}] \\hline")
+        lines.append(f"\\texttt{{{_tex(item)}}} & \\texttt{{{shown}}} \\\\[{gap}] \\hline")
     lines.append("\\end{longtable}")
     if answers:
-        lines.append("\\small " + latex_escape(q.checked_note()))
+        lines.append("\\small " + _tex(q.checked_note()))
     lines.append("\\end{document}")
     return "\n".join(lines) + "\n"
 

@@ -115,6 +115,17 @@ class ExamProblem:
             return ""
         return "Exact forms: " + ", ".join(f"{num} = {form}" for num, form in seen.items())
 
+    def checked_note(self) -> str:
+        """Which grads of the key were compared with finite differences, not only how many.
+
+        >>> generate(seed=1, ops=["mul"], nodes=1).checked_note()  # doctest: +ELLIPSIS
+        '(5 grads checked against central finite differences before printing: z1..z3 (every node, ...'
+        """
+        size = self.shape.size if self.shape is not None else len(self.run.order)
+        leaves = ", ".join(f"{n}.grad" for n in self.leaves)
+        return (f"({self.keys_checked} grads checked against central finite differences before printing: "
+                f"z1..z{size} (every node, on the graph) and {leaves} (on the printed code))")
+
     def _answer_line(self) -> str:
         def one(n: str, g: float) -> str:
             form = self.exact(g)

@@ -729,6 +729,15 @@ def conv_question(seed: int = 0) -> Question:
             f"Xout = conv(Xin, filters, stride=1, padding={padding})\n"
             f"G = np.array({_ints(G)})   # dL/dXout\n"
             "L = ag.sum(Xout * G)")
+    def grid(name: str, a: np.ndarray) -> str:
+        width = max(len(str(int(v))) for v in a.ravel())
+        rows = ["  ".join(str(int(v)).rjust(width) for v in row) for row in a]
+        return f"# {name}:\n" + "\n".join("#   " + r for r in rows)
+
+    pictures = [grid(f"Xin[0][{ci}]", X[0, ci]) for ci in range(Cin)]
+    pictures += [grid(f"filters[{co}][{ci}]", bank[co, ci]) for co in range(Cout) for ci in range(Cin)]
+    pictures += [grid(f"G[0][{co}]", G[0, co]) for co in range(Cout)]
+    code += "\n\n# the same numbers as matrices\n" + "\n".join(pictures)
     loops = ("for n, co, i, j, ci, ki, kj:   # seven loops\n"
              "    Xout[n, co, i, j] += Xin[n, ci, i + ki - p, j + kj - p] * filters[co, ci, ki, kj]"
              "   # 0 outside Xin")

@@ -66,6 +66,7 @@ def test_the_finals_problem_log_exp_xy_by_hand():
     (math.exp(6), "e^6"), (math.exp(-6), "1/e^6"), (3 * math.exp(2), "3 e^2"), (-math.exp(0.5), "-e^0.5"),
     (math.log(2), "ln 2"), (-2 * math.log(3), "-2 ln 3"), (2 * math.log(2), "2 ln 2"),
     (0.25, "0.25"), (-6.0, "-6"), (math.pi, None), (1 + math.exp(2), None), (math.exp(20), None),
+    (1e308, None), (-1e307, None),  # huge: no overflow while trying e^-k
 ])
 def test_exact_forms_by_hand_and_read_back(x, form):
     assert exact_form(x) == form
