@@ -84,6 +84,7 @@ need_tool dot graphviz "drawing the graph (Graphviz)" "$([ "$purpose" != test ] 
 if [ "$purpose" = test ]; then
   need_tool chromium chromium "the headless-browser tests" "$ci"
   need_tool pdflatex texlive-latex-base "the LaTeX compile tests (answer keys, exam sheets)" "$ci"
+  need_tool pdftotext poppler-utils "the tests that read what is on a printed PDF page" "$ci"
 fi
 
 # --- 3. the package ---------------------------------------------------------------------
