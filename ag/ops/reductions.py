@@ -14,8 +14,8 @@ from ag.ops.api import (
     keepdims_shape,
     make_node,
     normalize_axes,
+    register,
     register_method,
-    register_op,
 )
 from ag.ops.rule_facts import reduction_facts
 from ag.ops.shape import broadcast_to
@@ -50,9 +50,9 @@ def _sum_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, in_shape)
 
 
-register_op("sum", tsum, (_sum_rule,),
-            ("{a}.grad += broadcast_to({g_keep}, {shape})   (sum over axis {axis}, keepdims={keepdims})",),
-            methods=("sum",), facts=_sum_facts)
+register("tensor", "sum", tsum, (_sum_rule,),
+         ("{a}.grad += broadcast_to({g_keep}, {shape})   (sum over axis {axis}, keepdims={keepdims})",),
+         methods=("sum",), facts=_sum_facts)
 
 
 def _mean_rule(g, out, ctx, a):
@@ -75,10 +75,10 @@ def _mean_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, in_shape)
 
 
-register_op("mean", mean, (_mean_rule,),
-            ("{a}.grad += broadcast_to({g_keep}, {shape}) / {count}   "
-             "(mean over axis {axis}, keepdims={keepdims}: {count} elements each)",),
-            methods=("mean",), facts=_mean_facts)
+register("tensor", "mean", mean, (_mean_rule,),
+         ("{a}.grad += broadcast_to({g_keep}, {shape}) / {count}   "
+          "(mean over axis {axis}, keepdims={keepdims}: {count} elements each)",),
+         methods=("mean",), facts=_mean_facts)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -124,10 +124,10 @@ def _extreme_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, node.inputs[0].shape)
 
 
-register_op("max", tmax, (_extreme_rule,),
-            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
-             "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
-            methods=("max",), facts=_extreme_facts)
+register("tensor", "max", tmax, (_extreme_rule,),
+         ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+          "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
+         methods=("max",), facts=_extreme_facts)
 
 
 def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -135,7 +135,7 @@ def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _extreme(x, axis, keepdims, "min")
 
 
-register_op("min", tmin, (_extreme_rule,),
-            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
-             "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
-            methods=("min",), facts=_extreme_facts)
+register("tensor", "min", tmin, (_extreme_rule,),
+         ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+          "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
+         methods=("min",), facts=_extreme_facts)
