@@ -71,23 +71,27 @@ class OpDef:
     def __repr__(self) -> str:
         return f"OpDef({self.engine}:{self.name}, arity={self.arity})"
 
-    def call(self, *inputs: Any) -> Any:
-        """The op applied to its graph inputs, with its number ``n`` if it takes one.
+    def _number(self, n: float | None) -> tuple:
+        return () if self.n is None else (self.n if n is None else n,)
+
+    def call(self, *inputs: Any, n: float | None = None) -> Any:
+        """The op applied to its graph inputs, with a number (``n``, default the registered
+        one) if it takes one.
 
         >>> from ag import Scalar
         >>> scalar_ops()["pow_const"].call(Scalar(3.0)).value  # n = 2.0: the square
         9.0
         """
-        return self.function(*inputs) if self.n is None else self.function(*inputs, self.n)
+        return self.function(*inputs, *self._number(n))
 
-    def valid(self, *values: Any) -> Any:
+    def valid(self, *values: Any, n: float | None = None) -> Any:
         """Whether tools may use these input values: defined, well-conditioned (``safe``)
         and off the kinks. Works on numbers, and elementwise on arrays (``&``).
 
         >>> scalar_ops()["log"].valid(0.5), scalar_ops()["log"].valid(0.01)
         (True, False)
         """
-        extra = () if self.n is None else (self.n,)
+        extra = self._number(n)
         ok: Any = True
         if self.defined is not None:
             ok = self.defined(*values, *extra)
