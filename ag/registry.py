@@ -40,14 +40,15 @@ class OpDef:
     """
 
     __slots__ = ("name", "op", "engine", "arity", "function", "rules", "text", "methods",
-                 "domain", "defined", "safe", "kinks", "n", "exam", "code", "summary", "facts")
+                 "domain", "defined", "safe", "kinks", "n", "exam", "broadcasts", "code", "summary",
+                 "facts")
 
     def __init__(self, name: str, engine: str, arity: int | None, function: Callable | None,
                  rules: tuple, text: tuple[str, ...], methods: tuple[str, ...] = (),
                  domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
                  op: str | None = None, defined: Callable | None = None, code: str = "",
                  facts: Callable | None = None, safe: Callable | None = None,
-                 n: float | None = None, exam: bool = True) -> None:
+                 n: float | None = None, exam: bool = True, broadcasts: bool = False) -> None:
         self.name = name
         self.op = op or name
         self.engine = engine
@@ -62,6 +63,7 @@ class OpDef:
         self.kinks = kinks
         self.n = n
         self.exam = exam
+        self.broadcasts = broadcasts
         self.code = code
         self.summary = summary
         # facts(node) -> {placeholder: text}: what fills the rule text's {axis}, {count},
@@ -159,8 +161,8 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
              methods: tuple[str, ...] = (), reflected: tuple[str, ...] = (),
              code: str = "", domain: str | None = None, defined: Callable | None = None,
              safe: Callable | None = None, kinks: tuple[float, ...] = (), n: float | None = None,
-             exam: bool = True, op: str | None = None, facts: Callable | None = None,
-             summary: str | None = None) -> Callable | None:
+             exam: bool = True, broadcasts: bool = False, op: str | None = None,
+             facts: Callable | None = None, summary: str | None = None) -> Callable | None:
     """Register an op of ``engine`` ("scalar" or "tensor") and put its methods on the
     engine's node class; returns ``function``. Registering a name again replaces it.
 
@@ -180,7 +182,9 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
       domain, where values and finite differences stay accurate: tests, exams and
       ``ag grade --op`` draw there), ``kinks`` (input values where the derivative
       jumps), ``n`` (for a variant that takes a number, as ``a ** n``: the number tools
-      use), ``exam`` (False: the exam generator does not draw it), ``op`` (the node's
+      use), ``exam`` (False: the exam generator does not draw it), ``broadcasts`` (the
+      inputs broadcast against each other elementwise, so an input's gradient has the
+      output's shape until the core sums it back: traces say so), ``op`` (the node's
       ``op`` when the key differs), ``facts(node)`` (what fills ``{axis}``, ... in the
       text), ``summary`` (default: the first line of ``function``'s docstring).
       ``defined`` and ``safe`` are written with comparisons, ``abs`` and ``&`` so they
@@ -213,7 +217,7 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
     if summary is None:
         summary = (function.__doc__ or "").strip().split("\n")[0] if function else ""
     entry = OpDef(name, engine, arity, function, rules, text, tuple(methods) + tuple(reflected),
-                  domain, tuple(kinks), summary, op, defined, code, facts, safe, n, exam)
+                  domain, tuple(kinks), summary, op, defined, code, facts, safe, n, exam, broadcasts)
     _OPS[engine][name] = entry
     if entry.op != name and arity is not None:
         _VARIANTS[engine][(entry.op, arity)] = name
@@ -266,6 +270,25 @@ def scalar_ops() -> dict[str, OpDef]:
 def tensor_ops() -> dict[str, OpDef]:
     """Tensor's op set (loads the Tensor engine)."""
     return ops("tensor")
+
+
+class OpNames:
+    """The names of ``engine``'s ops that have a fact (``OpNames("tensor", "broadcasts")``),
+    read from the registry at each look-up, so an op registered later is in it too.
+
+    >>> "mul" in OpNames("scalar", "exam"), "pow" in OpNames("scalar", "exam")
+    (True, False)
+    """
+
+    def __init__(self, engine: str, fact: str) -> None:
+        self.engine, self.fact = engine, fact
+
+    def __contains__(self, name: object) -> bool:
+        entry = _OPS[self.engine].get(name) if isinstance(name, str) else None
+        return entry is not None and bool(getattr(entry, self.fact))
+
+    def __iter__(self):  # noqa: ANN204
+        return iter([name for name, e in ops(self.engine).items() if getattr(e, self.fact)])
 
 
 def lookup(engine: str, name: str) -> OpDef | None:

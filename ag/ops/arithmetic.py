@@ -50,7 +50,7 @@ def add(a: Any, b: Any) -> Tensor:
 
 register("tensor", "add", add, (_add_a, _add_a),
          ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
-         arity=2, methods=("__add__",), reflected=("__radd__",))
+         arity=2, methods=("__add__",), reflected=("__radd__",), broadcasts=True)
 
 
 # -- sub: out = a - b -------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def sub(a: Any, b: Any) -> Tensor:
 
 register("tensor", "sub", sub, (_add_a, _sub_b),
          ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
-         arity=2, methods=("__sub__",), reflected=("__rsub__",))
+         arity=2, methods=("__sub__",), reflected=("__rsub__",), broadcasts=True)
 
 
 # -- mul: out = a * b -------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def mul(a: Any, b: Any) -> Tensor:
 
 register("tensor", "mul", mul, (_mul_a, _mul_b),
          ("{a}.grad += {out}.grad * {b}.value", "{b}.grad += {out}.grad * {a}.value"),
-         arity=2, methods=("__mul__",), reflected=("__rmul__",))
+         arity=2, methods=("__mul__",), reflected=("__rmul__",), broadcasts=True)
 
 
 # -- div: out = a / b -------------------------------------------------------------------------
@@ -110,7 +110,8 @@ def div(a: Any, b: Any) -> Tensor:
 register("tensor", "div", div, (_div_a, _div_b),
          ("{a}.grad += {out}.grad / {b}.value",
           "{b}.grad += -{out}.grad * {out}.value / {b}.value"),
-         arity=2, methods=("__truediv__",), reflected=("__rtruediv__",))
+         arity=2, methods=("__truediv__",), reflected=("__rtruediv__",), broadcasts=True,
+         domain="b != 0", defined=lambda a, b: b != 0, safe=lambda a, b: abs(b) > 0.1)
 
 
 # -- neg: out = -a ----------------------------------------------------------------------------
@@ -168,6 +169,8 @@ def power(base: Any, exponent: Any) -> Tensor:
 register("tensor", "pow", power, (_pow_a, _pow_b),
          ("{a}.grad += {out}.grad * {b}.value * {a}.value**({b}.value - 1)",
           "{b}.grad += {out}.grad * {out}.value * log({a}.value)"),
-         arity=2, methods=("__pow__",), reflected=("__rpow__",), domain="a > 0 when b is a Tensor")
+         arity=2, methods=("__pow__",), reflected=("__rpow__",), broadcasts=True,
+         domain="a > 0 when b is a Tensor", defined=lambda a, b: a > 0,
+         safe=lambda a, b: (a > 0.1) & (a < 20) & (abs(b) < 4))
 register("tensor", "pow_const", None, (_pow_const_rule,),
          ("{a}.grad += {out}.grad * {n} * {a}.value**({n} - 1)",), op="pow")

@@ -49,7 +49,7 @@ def log(x: Any) -> Tensor:
 
 
 register("tensor", "log", log, (_log_rule,), ("{a}.grad += {out}.grad / {a}.value",), methods=("log",),
-         domain="x > 0")
+         domain="x > 0", defined=lambda a: a > 0, safe=lambda a: a > 0.1)
 
 
 def _sqrt_rule(g, out, ctx, a):
@@ -78,7 +78,7 @@ def _bad_elements(v: Any, what: str) -> str:
 
 
 register("tensor", "sqrt", sqrt, (_sqrt_rule,), ("{a}.grad += {out}.grad / (2 * {out}.value)",),
-         methods=("sqrt",), domain="x >= 0")
+         methods=("sqrt",), domain="x >= 0", defined=lambda a: a >= 0, safe=lambda a: a > 0.1)
 
 
 def _abs_rule(g, out, ctx, a):
@@ -158,6 +158,11 @@ def _pick(op: str, a: Any, b: Any) -> Tensor:
     return make_node(value, (a, b), op, (_mask_a, _mask_b), mask.astype(a.value.dtype))
 
 
+def _apart(a: Any, b: Any) -> Any:
+    # a tie is a kink (the gradient goes to a): tools draw inputs away from ties
+    return abs(a - b) > 0.1
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
     return _pick("maximum", a, b)
@@ -165,7 +170,8 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 register("tensor", "maximum", maximum, (_mask_a, _mask_b),
          ("{a}.grad += {out}.grad * ({a}.value >= {b}.value)",
-          "{b}.grad += {out}.grad * ({a}.value < {b}.value)"), arity=2)
+          "{b}.grad += {out}.grad * ({a}.value < {b}.value)"), arity=2, broadcasts=True,
+         safe=_apart)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -175,7 +181,8 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 register("tensor", "minimum", minimum, (_mask_a, _mask_b),
          ("{a}.grad += {out}.grad * ({a}.value <= {b}.value)",
-          "{b}.grad += {out}.grad * ({a}.value > {b}.value)"), arity=2)
+          "{b}.grad += {out}.grad * ({a}.value > {b}.value)"), arity=2, broadcasts=True,
+         safe=_apart)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
@@ -196,7 +203,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 
 register("tensor", "where", where, (_mask_a, _mask_b),
-         ("{a}.grad += {out}.grad * cond", "{b}.grad += {out}.grad * (1 - cond)"), arity=2)
+         ("{a}.grad += {out}.grad * cond", "{b}.grad += {out}.grad * (1 - cond)"), arity=2, broadcasts=True)
 
 
 def _clip_rule(g, out, mask, a):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -114,6 +116,13 @@ def _extreme(x: Any, axis: Any, keepdims: bool, op: str) -> Tensor:
     return make_node(value, (x,), op, (_extreme_rule,), (mask, picked.shape))
 
 
+def _unique_end(a: Any, end: int) -> bool:
+    """Whether the largest (end -1) or smallest (end 0) element is 0.1 clear of the next:
+    a tie is a kink, and tools draw inputs away from it."""
+    v = np.sort(np.ravel(a))
+    return v.size < 2 or bool(abs(v[end] - v[end + 1 if end == 0 else end - 1]) > 0.1)
+
+
 def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     return _extreme(x, axis, keepdims, "max")
@@ -127,7 +136,7 @@ def _extreme_facts(node: Tensor) -> dict[str, str]:
 register("tensor", "max", tmax, (_extreme_rule,),
          ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
           "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
-         methods=("max",), facts=_extreme_facts)
+         methods=("max",), facts=_extreme_facts, safe=lambda a: _unique_end(a, -1))
 
 
 def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -138,4 +147,4 @@ def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 register("tensor", "min", tmin, (_extreme_rule,),
          ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
           "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
-         methods=("min",), facts=_extreme_facts)
+         methods=("min",), facts=_extreme_facts, safe=lambda a: _unique_end(a, 0))
