@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag import functions as F  # noqa: F401  (rules are written with ag functions)
 from ag.functions import logistic
 from ag.ops.api import (
     Tensor,
