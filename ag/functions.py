@@ -46,7 +46,7 @@ def logistic(x: Any) -> Any:
     (0.5, 0.0, 1.0)
     """
     # exp of a non-positive number never overflows: e = exp(-|x|) in (0, 1]
-    if isinstance(x, (float, int)):
+    if type(x) is float or type(x) is int:  # a NumPy scalar keeps the array path (a 0-d array)
         e = math.exp(-abs(x))
         return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
     xp = _array_module(x)
