@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     small = args.small
 
     if args.device == "fake":
-        from ag.gpu.fake import xp as cp
+        from ag.testing.fake_device import xp as cp
 
         gpu = "fake"
         print("fake device: checking the code paths only, these are not GPU timings")

@@ -201,7 +201,7 @@ register("tensor", "matmul", matmul, (_matmul_a, _matmul_b),
 
 def _sparse_module(matrix: Any) -> Any:
     getter = getattr(type(matrix), "__ag_sparse_module__", None)
-    if getter is not None:  # a test backend's sparse matrix (ag.gpu.fake)
+    if getter is not None:  # a test backend's sparse matrix (ag.testing.fake_device)
         return getter(matrix)
     if type(matrix).__module__.startswith("cupyx"):
         import cupyx.scipy.sparse as sparse
