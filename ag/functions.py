@@ -73,8 +73,17 @@ def op_function(name: str) -> Callable | None:
 
 
 def _both_engines(name: str, summary: str) -> Callable:
+    by_type: dict[type, Callable] = {}  # node class -> its engine's op (the fast path)
+    seen = [registry.generation]
+
     def function(*args: Any, **kwargs: Any) -> Any:
+        if seen[0] != registry.generation:  # an op was registered or removed since
+            by_type.clear()
+            seen[0] = registry.generation
         for x in args:
+            op = by_type.get(type(x))
+            if op is not None:
+                return op(*args, **kwargs)
             engine = registry.engine_of(x)
             if engine is not None:
                 entry = registry.lookup(engine, name)
@@ -82,6 +91,7 @@ def _both_engines(name: str, summary: str) -> Callable:
                     raise TypeError(f"ag.{name}: not defined for a {type(x).__name__} (no "
                                     f"{engine} op {name!r} is registered); register one with "
                                     "ag.register, or write it with the node's operators")
+                by_type[type(x)] = entry.function
                 return entry.function(*args, **kwargs)
         return _on_values(name, args, kwargs)
 

@@ -106,6 +106,7 @@ class OpDef:
 
 
 _OPS: dict[str, dict[str, OpDef]] = {engine: {} for engine in ENGINES}
+generation = 0  # counts registrations and removals: a cache of look-ups checks it
 # (op, number of inputs) -> key, for ops registered as variants of another (pow_const)
 _VARIANTS: dict[str, dict[tuple[str, int], str]] = {engine: {} for engine in ENGINES}
 # engine -> its node class (Scalar, Tensor), where the ops' methods go; and back
@@ -216,6 +217,8 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
         raise ValueError(f"register {name!r}: {arity} inputs but {len(text)} rule texts")
     if summary is None:
         summary = (function.__doc__ or "").strip().split("\n")[0] if function else ""
+    global generation
+    generation += 1
     entry = OpDef(name, engine, arity, function, rules, text, tuple(methods) + tuple(reflected),
                   domain, tuple(kinks), summary, op, defined, code, facts, safe, n, exam, broadcasts)
     _OPS[engine][name] = entry
@@ -232,9 +235,11 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
 
 def unregister(engine: str, name: str) -> None:
     """Remove an op registered with :func:`register`, and its methods (a no-op if absent)."""
+    global generation
     entry = _OPS[engine].pop(name, None)
     if entry is None:
         return
+    generation += 1
     if _VARIANTS[engine].get((entry.op, entry.arity)) == name:
         del _VARIANTS[engine][(entry.op, entry.arity)]
     node_type = _NODE_TYPES.get(engine)
