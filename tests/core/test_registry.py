@@ -224,3 +224,14 @@ def test_dir_ag_is_the_public_api_only():
     namespace: dict = {}
     exec("from ag import *", namespace)
     assert "exp" in namespace and "Tensor" in namespace and "import_module" not in namespace
+
+
+def test_the_ops_page_example_of_an_op_of_your_own_runs():
+    code = registry.markdown().split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    try:
+        exec(code, namespace)
+        x = namespace["x"]
+        assert math.isclose(x.grad, 1 - math.tanh(0.5) ** 2)  # hand-derived
+    finally:
+        registry.unregister("scalar", "my_tanh")
