@@ -285,12 +285,15 @@ class Tensor:
             gi = rule(g, out, ctx, *args)
             value = inp.value
             if gi.shape != value.shape:
-                gi = _summed_back(gi, inp, self)
+                if type(gi) is np.ndarray and gi.shape[1:] == value.shape:
+                    gi = np.add.reduce(gi, axis=0)  # a bias over a batch, without two calls
+                else:
+                    gi = _summed_back(gi, inp, self)
             current = inp.grad
             if inp.inputs:  # an interior node: its grad is this pass's, shared views are fine
                 inp.grad = gi if current is None else current + gi
                 continue
-            if gi.dtype != value.dtype:
+            if gi.dtype is not value.dtype and gi.dtype != value.dtype:  # `is`: the usual case, fast
                 gi = astype(gi, value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             if current is not None:
                 inp.grad = current + gi
