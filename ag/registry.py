@@ -24,7 +24,7 @@ This module imports nothing heavy: ``import ag`` (Scalar work) reads it without 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import import_module
 from typing import Any
 
@@ -111,7 +111,7 @@ generation = 0  # counts registrations and removals: a cache of look-ups checks 
 _VARIANTS: dict[str, dict[tuple[str, int], str]] = {engine: {} for engine in ENGINES}
 # engine -> its node class (Scalar, Tensor), where the ops' methods go; and back
 _NODE_TYPES: dict[str, type] = {}
-_ENGINE_OF: dict[type, str] = {}
+_ENGINE_OF: dict[type, str | None] = {}  # None: a type known not to be a node (a cache)
 
 # Modules whose import registers each engine's ops (loaded on first look-up), and the
 # module that defines its node class.
@@ -128,6 +128,8 @@ def define_engine(engine: str, node_type: type) -> None:
     if engine not in _OPS:
         raise ValueError(f"define_engine: engine must be one of {ENGINES}, not {engine!r}")
     _NODE_TYPES[engine] = node_type
+    for kind in [k for k, e in _ENGINE_OF.items() if e is None]:
+        del _ENGINE_OF[kind]  # a type cached as "not a node" may subclass the new class
     _ENGINE_OF[node_type] = engine
 
 
@@ -139,11 +141,13 @@ def engine_of(x: Any) -> str | None:
     ('scalar', None)
     """
     kind = type(x)
-    engine = _ENGINE_OF.get(kind)
-    if engine is None and kind not in (float, int):
-        for node_type, name in list(_ENGINE_OF.items()):  # a subclass of a node class
-            if isinstance(x, node_type):
-                return name
+    try:
+        return _ENGINE_OF[kind]
+    except KeyError:
+        pass
+    engine = next((name for node_type, name in list(_ENGINE_OF.items())
+                   if name is not None and isinstance(x, node_type)), None)  # a subclass
+    _ENGINE_OF[kind] = engine
     return engine
 
 
@@ -292,7 +296,7 @@ class OpNames:
         entry = _OPS[self.engine].get(name) if isinstance(name, str) else None
         return entry is not None and bool(getattr(entry, self.fact))
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[str]:
         return iter([name for name, e in ops(self.engine).items() if getattr(e, self.fact)])
 
 
