@@ -83,12 +83,13 @@ def _public_names() -> list[str]:
     """``ag.__all__``: the names above and every op the engines register (loads Tensor)."""
     from ag import registry
 
-    ops = [name for name, entry in registry.scalar_ops().items()
-           if entry.function is not None and entry.op == name]
-    ops += [name for name, entry in registry.tensor_ops().items()
-            if entry.function is not None and entry.op == name
-            and entry.function.__module__.startswith("ag.ops")]  # not nn's, remat's, gpu's
-    return sorted(set(_EAGER) | set(_LAZY) | set(_ALIASES) | set(ops))
+    ops = {name for name, entry in registry.scalar_ops().items()
+           if entry.function is not None and entry.op == name and entry.public}
+    ops |= {name for name, entry in registry.tensor_ops().items()
+            if entry.function is not None and entry.op == name and entry.public
+            and entry.function.__module__.startswith("ag.ops")}  # not nn's, remat's, gpu's
+    ops -= set(_ALIASES.values())  # listed under their public names (power, not pow)
+    return sorted(set(_EAGER) | set(_LAZY) | set(_ALIASES) | ops)
 
 
 def __dir__() -> list[str]:

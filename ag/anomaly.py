@@ -50,6 +50,8 @@ class _AnomalyObserver:
 def detect_anomaly() -> Iterator[None]:
     """Raise at the first op whose output, or backward step whose gradient, is not finite.
 
+    It holds for the thread that enters it (as ``torch.autograd.detect_anomaly``).
+
     The error names the node, its op and its label. Forward checks cover Tensors;
     Scalar ops already raise on overflow, log of non-positive numbers and division by zero.
     """

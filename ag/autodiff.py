@@ -30,6 +30,7 @@ none installed the loop is the bare ``for node in reversed(order): node._backwar
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ContextDecorator, contextmanager, suppress
 from typing import Any, Protocol
@@ -57,19 +58,31 @@ class BackwardObserver(Protocol):
     def end(self, root: Node) -> None: ...
 
 
-class GradMode:
-    """Global switches read by the engines while they build and run graphs."""
+class GradMode(threading.local):
+    """The switches the engines read while they build and run graphs, one set per thread.
 
-    __slots__ = ("enabled", "create_graph", "detect_anomaly")
+    As in PyTorch, each thread has its own: a validation loop inside ``ag.no_grad()`` in
+    one thread does not stop another thread's training step from recording its graph,
+    and a thread starts with the defaults (recording on, the other switches off, no
+    observer), whatever the thread that started it had set.
 
-    def __init__(self) -> None:
+    >>> import threading, ag
+    >>> seen = []
+    >>> with ag.no_grad():
+    ...     t = threading.Thread(target=lambda: seen.append(ag.is_grad_enabled())); t.start(); t.join()
+    ...     seen.append(ag.is_grad_enabled())
+    >>> seen
+    [True, False]
+    """
+
+    def __init__(self) -> None:  # run once in each thread that reads a switch
         self.enabled = True  # record graphs (off inside ag.no_grad())
         self.create_graph = False  # backward builds differentiable graph nodes
         self.detect_anomaly = False  # ops check their outputs are finite (ag.detect_anomaly())
+        self.observers: list[BackwardObserver] = []  # watching this thread's backward loops
 
 
 grad_mode = GradMode()
-_observers: list[BackwardObserver] = []
 
 
 def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) -> list:
@@ -136,12 +149,12 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any, order: list | None = 
     try:
         # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
         root.grad = seed if root.inputs or root.grad is None else root.grad + seed
-        if not _observers:
+        if not grad_mode.observers:
             for node in reversed(order):
                 if node.inputs:  # a leaf's step does nothing (the Node protocol): not called
                     node._backward()
             return order
-        observers = tuple(_observers)
+        observers = tuple(grad_mode.observers)
         for obs in observers:
             obs.begin(root, order)
         begun = observers
@@ -220,17 +233,19 @@ def grads_kept(nodes: Iterable[Node], cleared: Any = None) -> Iterator[None]:
 
 @contextmanager
 def observe_backward(observer: BackwardObserver) -> Iterator[BackwardObserver]:
-    """Install ``observer`` on the backward loop for the duration of a ``with`` block."""
-    _observers.append(observer)
+    """Install ``observer`` on this thread's backward loop for the duration of a ``with``
+    block (another thread's backward calls are not shown to it)."""
+    observers = grad_mode.observers
+    observers.append(observer)
     try:
         yield observer
     finally:
-        _observers.remove(observer)
+        observers.remove(observer)
 
 
 class _GradSwitch(ContextDecorator):
-    """Set ``grad_mode.enabled`` inside a ``with`` block (or a decorated function), and
-    restore it after, also after an error. A class rather than a generator-based
+    """Set this thread's ``grad_mode.enabled`` inside a ``with`` block (or a decorated
+    function), and restore it after, also after an error. A class rather than a generator-based
     context manager: it is entered on every training step's update."""
 
     __slots__ = ("_previous",)
@@ -249,6 +264,9 @@ class _GradSwitch(ContextDecorator):
 
 class no_grad(_GradSwitch):  # noqa: N801 (named like the function it was, and torch's)
     """Build no graph inside the block: for parameter updates and evaluation.
+
+    It holds for the thread that enters it only (as ``torch.no_grad``): other threads
+    keep recording.
 
     >>> import ag
     >>> w = ag.tensor([1.0, 2.0])
@@ -271,6 +289,14 @@ class enable_grad(_GradSwitch):  # noqa: N801
 
 
 def is_grad_enabled() -> bool:
+    """Whether this thread records graphs now (False inside ``ag.no_grad()``).
+
+    >>> import ag
+    >>> with ag.no_grad():
+    ...     inside = ag.is_grad_enabled()
+    >>> inside, ag.is_grad_enabled()
+    (False, True)
+    """
     return grad_mode.enabled
 
 

@@ -1,4 +1,4 @@
-"""The ``ag`` command: ``ag trace FILE.py``, ``ag exam``, ``ag grade`` and ``ag remat``.
+"""The ``ag`` command: ``ag trace FILE.py``, ``ag exam``, ``ag grade``, ``ag check`` and ``ag remat``.
 
 >>> main(["exam", "--seed", "1", "--ops", "mul", "--nodes", "1", "--no-answers"])  # doctest: +ELLIPSIS
 Exam problem (seed 1)
@@ -26,6 +26,18 @@ class _Fail(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _seed(text: str) -> int:
+    """``--seed``: one rule for every exam kind, a whole number >= 0 (NumPy's generators
+    take no negative seed); argparse names the option in the message."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {seed}")
+    return seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "-o", "--output", metavar="FILE",
-        help="write the trace to FILE (only the trace: the program's own output stays on the terminal)",
+        help="write the trace to FILE (only the trace: the program's own output stays on the "
+        "terminal); an existing FILE is replaced only if it is an earlier trace",
     )
     t.add_argument("-q", "--quiet", action="store_true", help="hide what the traced program itself prints")
     t.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
@@ -85,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-elements", type=int, default=36, metavar="N",
         help="arrays with at most N elements are printed in full as matrices; larger ones as "
         "their shape, min/max/mean and a corner (default 36)",
+    )
+    t.add_argument(
+        "--names", choices=("exam", "source"), default="exam",
+        help="how to name unlabelled nodes: the exam's z-numbers in creation order (exam, default) "
+        "or the variables of FILE's code that hold them (source: KQ:matmul)",
     )
     t.add_argument(
         "--max-calls", type=int, default=10, metavar="N",
@@ -104,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
             "central finite differences before it is printed."
         ),
     )
-    e.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
+    e.add_argument("--seed", type=_seed, default=None,
+                   help="random seed, a whole number >= 0, for every --kind (default: a fresh one, printed)")
     e.add_argument("--kind", default="scalar",
                    choices=("scalar", "im2col", "remat", "attention", "network", "softmax"),
                    help="the problem type: scalar backprop (default), im2col shapes/nnz/cost, "
@@ -161,18 +180,50 @@ def build_parser() -> argparse.ArgumentParser:
             "explained in words. With --op NAME, grade a student's backward(grad, out, *inputs) "
             "in FILE.py by gradcheck on drawn inputs, with per-element partial credit."
         ),
-        epilog="Answer files: CSV or Markdown tables with the columns iteration, node, quantity, "
-        "answer (one row per value or grad; fractions like 1/4 are fine). Exit status: 0 graded; "
-        "1 when a file cannot be read or is not in the format (the message names the line); 2 on "
-        "bad arguments.",
+        epilog="Answer files: CSV (',' or ';' with decimal commas, as spreadsheets save them) or "
+        "Markdown tables with the columns iteration, node, quantity, answer (one row per value or "
+        "grad; 6, -0.5, 1/4 or exact forms like e^-6, ln 2). Every file is graded; each one that "
+        "cannot be is named on its own line. Exit status: 0 every file graded; 1 when some file "
+        "could not be (it is named, with the line); 2 on bad arguments. See docs/grading.md.",
     )
     gr.add_argument("files", nargs="+", metavar="FILE",
                     help="KEY.json then one or more answer files; with --op: the student's FILE.py")
     gr.add_argument("--op", metavar="NAME", help="grade the backward rule of this op in FILE.py")
     gr.add_argument("--examples", type=int, default=30, help="with --op: drawn inputs (default 30)")
-    gr.add_argument("--gradescope", metavar="results.json",
-                    help="also write Gradescope's results.json for the graded files")
+    gr.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                    help="with --op: the most one call of the student's backward may take (default 10)")
+    gr.add_argument("--gradescope", metavar="PATH",
+                    help="also write Gradescope's results.json: with one answers file, to PATH; with "
+                    "several, one FILE.json per answers file into the folder PATH (Gradescope grades "
+                    "one submission per results.json, so files are never merged)")
+    gr.add_argument("--summary", metavar="CLASS.csv",
+                    help="also write one row per answers file: file, seed, score, max_score, error")
+    gr.add_argument("--other-order-credit", type=float, default=1.0, metavar="SHARE",
+                    help="credit (0 to 1) for grads worked in another valid topological order than the "
+                    "depth-first one (default 1: full credit; the report always says so)")
     gr.add_argument("--quiet", action="store_true", help="print only the score lines")
+    ck = sub.add_parser(
+        "check",
+        help="check your own worked answers to a problem (an exam seed or your forward file) "
+        "without seeing the key",
+        description=(
+            "Check a filled-in answer template: which rows are right, and for the first wrong one "
+            "only where it is and what kind of slip it looks like (the order, a rule, arithmetic). "
+            "PROBLEM is an exam seed (with the same --ops/--nodes/--leaves/--difficulty the sheet "
+            "used) or your own forward file FILE.py (ag.Scalar code that calls backward). "
+            "--show-answer also prints the right numbers."
+        ),
+        epilog="Make a template for your own file with `ag check FILE.py --template`. Exit status: "
+        "0 every row right; 1 some row wrong or the file unreadable; 2 bad arguments.",
+    )
+    ck.add_argument("problem", metavar="PROBLEM", help="an exam seed (e.g. 12) or your forward FILE.py")
+    ck.add_argument("answers", nargs="?", metavar="ANSWERS", help="your filled-in answers (CSV or Markdown)")
+    ck.add_argument("--template", action="store_true", help="print the blank answer template for PROBLEM")
+    ck.add_argument("--show-answer", action="store_true", help="also show the right numbers")
+    ck.add_argument("--ops", metavar="LIST", help="for a seed: the ops the exam drew from (comma-separated)")
+    ck.add_argument("--nodes", type=int, help="for a seed: the number of op nodes")
+    ck.add_argument("--leaves", type=int, help="for a seed: the number of leaves")
+    ck.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="exam", help="for a seed")
     sub.add_parser(
         "remat", add_help=False,
         help="gradient checkpointing demo: memory and time of an N-layer MLP chain with and "
@@ -200,7 +251,7 @@ def _error_location(path: Path, tb) -> str:
     return ""
 
 
-def _capped_trace(max_calls: int):
+def _capped_trace(max_calls: int, names: str = "exam"):
     """A Trace that records the first ``max_calls`` backward calls (all for 0) and counts the rest."""
     from ag.trace import Trace
 
@@ -212,6 +263,7 @@ def _capped_trace(max_calls: int):
             self._skipping = 0 < max_calls <= len(self.runs)
             if self._skipping:
                 self.skipped += 1
+                self.stop_source_names()  # nothing more to name: the program runs at full speed
             else:
                 super().begin(root, order)
 
@@ -227,10 +279,10 @@ def _capped_trace(max_calls: int):
             if not self._skipping:
                 super().end(root)
 
-    return CappedTrace()
+    return CappedTrace(names=names)
 
 
-def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
+def _run_file(path: Path, quiet: bool = False, max_calls: int = 0, names: str = "exam"):
     import contextlib
     import io
 
@@ -251,7 +303,7 @@ def _run_file(path: Path, quiet: bool = False, max_calls: int = 0):
     sys.path.insert(0, str(path.resolve().parent))
     failure = None
     try:
-        with _capped_trace(max_calls) as t, \
+        with _capped_trace(max_calls, names) as t, \
                 contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
             try:
                 runpy.run_path(str(path), run_name="__main__")
@@ -275,6 +327,31 @@ def _suffixed(path: Path, i: int, n: int) -> Path:
     return path if n == 1 or i == 1 else path.with_name(f"{path.stem}-{i}{path.suffix}")
 
 
+# How the text, Markdown and LaTeX forms of a trace begin (one call; several: the banner).
+_TRACE_HEADS = ("backward from ", "**Backward from**", "% backward trace from", "== backward call ")
+
+
+def _check_trace_output(out: Path, program: Path, option: str) -> None:
+    """Refuse an output path that would replace the traced program or a user's file."""
+    if not out.exists():
+        return
+    if out.is_dir():
+        raise _Fail(f"ag trace: {option} {out} is a folder; give a file name", 2)
+    if program.exists() and out.samefile(program):
+        raise _Fail(f"ag trace: {option} {out} is the program being traced; writing there would "
+                    f"replace it. Choose another name, e.g. {option} {program.stem}-trace.txt", 2)
+    if option != "-o":
+        return
+    try:
+        with out.open(encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if not first.startswith(_TRACE_HEADS):
+        raise _Fail(f"ag trace: -o {out} exists and is not a trace written by ag trace; it was left "
+                    "as it is. Choose another name, or delete it first", 2)
+
+
 def _cmd_trace(args: argparse.Namespace) -> int:
     from ag import stepper, viz
 
@@ -283,7 +360,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.max_calls < 0:
         raise _Fail(f"ag trace: --max-calls must be >= 0 (0 for all), got {args.max_calls}", 2)
-    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls)
+    for option, out in (("-o", args.output), ("--html", args.html)):
+        if out:
+            _check_trace_output(Path(out), path, option)  # before the program runs, and again below
+    t, failure = _run_file(path, quiet=args.quiet, max_calls=args.max_calls, names=args.names)
     runs = t.runs
     sys.stdout.flush()
     if not runs:
@@ -291,7 +371,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             raise _Fail(failure)
         raise _Fail(
             f"ag trace: {path} made no backward() call, so there is nothing to trace. "
-            "Call .backward() on the output (for example `z3.backward()`)."
+            "Call .backward() on the output (for example `z3.backward()`); a trace records "
+            "the calls of the program's main thread, not those of threads it starts."
         )
     n = len(runs)
     chunks = []  # the trace alone: to --output, or after the program's own output on stdout
@@ -310,6 +391,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
                       "more)\n")
     if args.output:
         out_path = Path(args.output)
+        _check_trace_output(out_path, path, "-o")  # the program may have made it meanwhile
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text("".join(chunks), encoding="utf-8")
@@ -321,7 +403,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     try:
         if args.html:
             for i, run in enumerate(runs, 1):
-                out = stepper.write_html(run, _suffixed(Path(args.html), i, n), digits=args.digits)
+                target = _suffixed(Path(args.html), i, n)
+                _check_trace_output(target, path, "--html")
+                out = stepper.write_html(run, target, digits=args.digits)
                 print(f"wrote {out} (open it in a browser; arrow keys step through the iterations)")
         if args.svg:
             folder = Path(args.svg)
@@ -464,52 +548,141 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_grade(args: argparse.Namespace) -> int:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _refuse_overwrite(outputs: list[Path], inputs: list[Path]) -> None:
+    """Never write over an input (a typo in --gradescope must not destroy answers or the key)."""
+    for out in outputs:
+        for inp in inputs:
+            if _same_file(out, inp):
+                raise _Fail(f"ag grade: refusing to write {out}: it is an input file ({inp}); "
+                            "choose another name", 2)
+    for i, out in enumerate(outputs):
+        for other in outputs[i + 1:]:
+            if _same_file(out, other):
+                raise _Fail(f"ag grade: two outputs would go to the same file {out}", 2)
+
+
+def _write_json(path: Path, data: object) -> None:
     import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def _cmd_grade_op(args: argparse.Namespace) -> int:
+    from ag.exam.grade_op import grade_op
+
+    if len(args.files) != 1:
+        raise _Fail("ag grade --op NAME takes one file: the student's FILE.py", 2)
+    if args.gradescope:
+        _refuse_overwrite([Path(args.gradescope)], [Path(args.files[0])])
+    try:
+        report = grade_op(args.op, args.files[0], examples=args.examples, time_limit=args.time_limit)
+    except (ValueError, FileNotFoundError) as err:
+        raise _Fail(str(err), 2) from None
+    print(report.text())
+    if args.gradescope:  # always written, also when the student's code misbehaved
+        _write_json(Path(args.gradescope), report.gradescope())
+        print(f"wrote {args.gradescope}")
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    import csv
 
     from ag.exam import grade as grading
 
     if args.op:
-        from ag.exam.grade_op import grade_op
-
-        if len(args.files) != 1:
-            raise _Fail("ag grade --op NAME takes one file: the student's FILE.py", 2)
-        try:
-            report = grade_op(args.op, args.files[0], examples=args.examples)
-        except (ValueError, FileNotFoundError) as err:
-            raise _Fail(str(err), 2) from None
-        print(report.text())
-        if args.gradescope:
-            results = {"score": round(report.score, 4), "max_score": 1.0, "output": report.text(),
-                       "tests": [{"name": f"{args.op} backward, drawn input {i}", "score": c,
-                                  "max_score": 1.0} for i, c in enumerate(report.credits)]}
-            Path(args.gradescope).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-        return 0
+        return _cmd_grade_op(args)
     if len(args.files) < 2:
         raise _Fail("ag grade: give the key (key.json) and at least one answers file", 2)
+    if not 0 <= args.other_order_credit <= 1:
+        raise _Fail("ag grade: --other-order-credit must be between 0 and 1", 2)
+    key_path, answer_files = Path(args.files[0]), [Path(f) for f in args.files[1:]]
+    # where each file's results.json goes: decided (and refused) before anything is graded
+    results_paths: list[Path] = []
+    if args.gradescope:
+        target = Path(args.gradescope)
+        if len(answer_files) == 1 and not target.is_dir():
+            results_paths = [target]
+        elif len(answer_files) > 1 and (target.suffix.lower() == ".json" or target.is_file()):
+            raise _Fail(f"ag grade: --gradescope {target} with {len(answer_files)} answers files: Gradescope "
+                        "grades one submission per results.json, so give a folder (one FILE.json per "
+                        "answers file is written there), or grade one file at a time", 2)
+        else:
+            results_paths = [target / f"{f.stem}.json" for f in answer_files]
+            by_name: dict[Path, Path] = {}
+            for f, out in zip(answer_files, results_paths):
+                if out in by_name:
+                    raise _Fail(f"ag grade: {by_name[out]} and {f} would both write {out}; rename one", 2)
+                by_name[out] = f
+    outputs = results_paths + ([Path(args.summary)] if args.summary else [])
+    _refuse_overwrite(outputs, [key_path, *answer_files])
     try:
-        keys = grading.load_key(args.files[0])
-        reports = []
-        for name in args.files[1:]:
-            seed, rows = grading.read_answers(name)
-            if seed is None:
-                raise grading.AnswerFormatError(f"{name}: no '# seed: N' line says which problem it is")
-            if str(seed) not in keys:
-                raise grading.AnswerFormatError(f"{name}: seed {seed} is not in the key {args.files[0]}")
-            try:
-                report = grading.grade(keys[str(seed)], (seed, rows))
-            except grading.AnswerFormatError as err:
-                raise grading.AnswerFormatError(f"{name} {err}") from None
-            reports.append(report)
-            text = report.text()
-            print(f"{name}: " + (text.splitlines()[0] if args.quiet else text))
+        keys = grading.load_key(key_path)
     except grading.AnswerFormatError as err:
         raise _Fail(f"ag grade: {err}") from None
-    if args.gradescope:
-        Path(args.gradescope).write_text(json.dumps(grading.gradescope_results(reports), indent=1) + "\n",
-                                         encoding="utf-8")
-        print(f"wrote {args.gradescope}")
+    results = []
+    for i, name in enumerate(answer_files):
+        result = grading.grade_file(keys, name, other_order_credit=args.other_order_credit)
+        results.append(result)
+        if result.report is None:
+            print(f"ag grade: not graded: {result.error}", file=sys.stderr)
+        else:
+            text = result.report.text()
+            print(f"{name}: " + (text.splitlines()[0] if args.quiet else text))
+        if results_paths:
+            data = (grading.gradescope_results(result.report) if result.report is not None
+                    else grading.gradescope_results([], error=result.error))
+            _write_json(results_paths[i], data)
+    if results_paths:
+        print(f"wrote {results_paths[0]}" if len(results_paths) == 1 else
+              f"wrote {len(results_paths)} results files (one per answers file) in {args.gradescope}")
+    if args.summary:
+        summary = Path(args.summary)
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        with summary.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "seed", "score", "max_score", "error"])
+            for r in results:
+                writer.writerow([r.file, "" if r.seed is None else r.seed,
+                                 "" if r.score is None else f"{r.score:g}",
+                                 "" if r.max_score is None else f"{r.max_score:g}", r.error])
+        print(f"wrote {summary}")
+    failed = [r for r in results if r.report is None]
+    if failed:
+        sys.stdout.flush()
+        print(f"ag grade: {len(failed)} of {len(results)} answers files could not be graded "
+              "(each is named above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ag.exam import check
+
+    try:
+        problem = check.load_problem(args.problem, ops=args.ops, nodes=args.nodes, leaves=args.leaves,
+                                     difficulty=args.difficulty)
+    except check.CheckError as err:
+        raise _Fail(f"ag check: {err}", 2) from None
+    if args.template:
+        print(problem.template, end="")
+        return 0
+    if not args.answers:
+        raise _Fail("ag check: give your answers file (or --template for a blank one)", 2)
+    try:
+        result = check.check(problem, args.answers, show_answer=args.show_answer)
+    except check.CheckError as err:
+        raise _Fail(f"ag check: {err}") from None
+    print(result.text())
+    return 0 if result.all_right else 1
 
 
 def _cmd_remat(demo_args: list[str]) -> int:
@@ -539,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_trace(args)
         if args.command == "grade":
             return _cmd_grade(args)
+        if args.command == "check":
+            return _cmd_check(args)
         return _cmd_exam(args)
     except _Fail as fail:
         sys.stdout.flush()

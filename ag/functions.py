@@ -65,14 +65,14 @@ def op_function(name: str) -> Callable | None:
         return None
     entry = registry.ops("scalar").get(name)
     if entry is not None and entry.function is not None and entry.op == name:
-        return _both_engines(name, entry.summary)
+        return _both_engines(name, entry.summary, entry.arity)
     entry = registry.tensor_ops().get(name)
     if entry is None or entry.op != name:
         return None
     return entry.function
 
 
-def _both_engines(name: str, summary: str) -> Callable:
+def _both_engines(name: str, summary: str, arity: int | None) -> Callable:
     by_type: dict[type, Callable] = {}  # node class -> its engine's op (the fast path)
     seen = [registry.generation]
 
@@ -96,8 +96,12 @@ def _both_engines(name: str, summary: str) -> Callable:
         return _on_values(name, args, kwargs)
 
     function.__name__ = function.__qualname__ = name
-    function.__doc__ = (f"{summary or name} (the op registered as {name!r}, for a Scalar or a "
-                        "Tensor; on plain numbers or arrays, a plain result).")
+    args = "ag.Scalar(0.5), ag.Scalar(2.0)" if arity == 2 else "ag.Scalar(0.5)"
+    function.__doc__ = (
+        f"{summary or name}\n\nThe op registered as {name!r}: Scalar's for a Scalar, Tensor's for a "
+        "Tensor; on plain numbers or arrays, a plain result.\n\n"
+        f">>> import ag\n>>> y = ag.{name}({args}); y.backward()\n"
+    )
     return function
 
 

@@ -78,6 +78,11 @@ def _grad_array(p: Any) -> Any:
 
 def _grad_problem(g: Any, p: Any) -> str:
     """Why ``g`` cannot update ``p`` ('' when it can)."""
+    flags = getattr(p.value, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        return ("its value is a read-only array (a memory-mapped file opened with mode 'r', or "
+                "an array made read-only), which an update in place cannot change; give the "
+                "parameter a writable copy (p.value = p.value.copy())")
     shape = getattr(g, "shape", None)
     if shape is None:
         return f"its grad is a {type(g).__name__}, not an array"
@@ -111,8 +116,9 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient.
 
-        Every gradient is checked first (shape, a real floating dtype): a bad one raises
-        naming the parameter, and then no parameter, no state and not ``t`` has changed.
+        Every parameter and gradient is checked first (the value writable, the grad's
+        shape, a real number dtype): a bad one raises naming the parameter, and then no
+        parameter, no state and not ``t`` has changed.
         """
         work = []
         for i, p in enumerate(self.params):

@@ -15,8 +15,14 @@ the kernel calls BLAS, and NumPy's OpenBLAS is held at one thread while the rang
 run (through threadpoolctl), so that the two threads do not each start a pool of
 their own; where NumPy's BLAS is another library such a kernel runs unsplit.
 
+What it buys, measured on the course workloads (``benchmarks/course_workloads.py``,
+interleaved, a quiet 2-core machine): without it the float64 conv goes from 1.20x to
+1.92x the time of PyTorch.
+
 ``ag.parallel.set_num_threads(1)`` (or ``AG_NUM_THREADS=1`` in the environment)
-turns splitting off; the default is the number of cores this process may use, at most 4.
+turns splitting off, for debugging or to measure what it buys; the results are the
+same, bit for bit (``tests/core/test_speed_switches.py``). The default is the number
+of cores this process may use, at most 4.
 
 >>> import numpy as np
 >>> from ag import parallel
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -64,7 +71,7 @@ def _default_threads() -> int:
 
 _state: dict[str, Any] = {"threads": _default_threads(), "pool": None, "blas": None, "held": None}
 _lock = threading.Lock()  # guards the pool's replacement (set_num_threads from any thread)
-_inside = threading.local()  # a range already running on a worker is never split again
+_inside = threading.local()  # a range already running is never split again (see _nested)
 
 
 def set_num_threads(n: int) -> None:
@@ -87,9 +94,15 @@ def get_num_threads() -> int:
 
 
 class _Range:
-    """One range of a split: run by a worker, waited for by the caller."""
+    """One range of a split: run by a worker, waited for by the caller.
 
-    __slots__ = ("kernel", "start", "stop", "result", "error", "completed", "finished")
+    Whoever takes it first (:meth:`take`, atomic) runs it or drops it: the worker it
+    was queued on, or the caller when the split failed before the worker started it.
+    So a range the caller listed but never managed to queue (a Ctrl-C in between) is
+    dropped instead of being waited for forever.
+    """
+
+    __slots__ = ("kernel", "start", "stop", "result", "error", "completed", "finished", "taken")
 
     def __init__(self, kernel: Callable[[int, int], Any], start: int, stop: int) -> None:
         self.kernel, self.start, self.stop = kernel, start, stop
@@ -98,15 +111,18 @@ class _Range:
         self.completed = False
         self.finished = threading.Lock()  # held until the range is done
         self.finished.acquire()
+        self.taken = threading.Lock()  # acquired once, by whoever runs or drops the range
+
+    def take(self) -> bool:
+        """Claim the range (True once, for the first caller; never blocks)."""
+        return self.taken.acquire(False)
 
     def run(self) -> None:
-        _inside.busy = True
         try:
             self.result = self.kernel(self.start, self.stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self.error = exc
         finally:
-            _inside.busy = False
             self.completed = True
             self.finished.release()
 
@@ -120,7 +136,6 @@ class _Workers:
 
     def __init__(self, n: int) -> None:
         self.queues = [queue.SimpleQueue() for _ in range(n)]
-        self.lock = threading.Lock()  # no range queued behind a worker's stop signal
         self.closed = False
         for i, jobs in enumerate(self.queues):
             threading.Thread(target=self._serve, args=(jobs,), name=f"ag-parallel-{i}",
@@ -128,30 +143,38 @@ class _Workers:
 
     @staticmethod
     def _serve(jobs: queue.SimpleQueue) -> None:
+        _inside.busy = True  # a worker's ranges are never split again
         while True:
             job = jobs.get()
             if job is None:
                 return
-            job.run()
+            if job.take():  # else the caller took it back (it ran it, or dropped it on an error)
+                job.run()
 
     def submit(self, i: int, job: _Range) -> None:
-        """Queue ``job`` on worker ``i``; after :meth:`close`, run it here instead."""
-        with self.lock:
-            if not self.closed:
-                self.queues[i].put(job)
-                return
-        job.run()
+        """Queue ``job`` on worker ``i``; after :meth:`close`, run it here instead.
+
+        No lock: a Ctrl-C between a ``with lock`` block's last line and its exit leaves
+        the lock held, and the next split would wait for it forever. Closing sets
+        ``closed`` before it queues the stop signals, so a job queued behind one is seen
+        here, and :meth:`_Range.take` makes sure it runs once, here or on the worker.
+        """
+        self.queues[i].put(job)
+        if self.closed and job.take():
+            job.run()
 
     def close(self) -> None:
         """Let each thread end once the ranges queued before now have run."""
-        with self.lock:
-            self.closed = True
-            for jobs in self.queues:
-                jobs.put(None)
+        self.closed = True
+        for jobs in self.queues:
+            jobs.put(None)
 
 
 def _pool() -> tuple[_Workers | None, int]:
     """The worker threads and their number, made on first use (None and 0 for one thread)."""
+    entry = _state["pool"]
+    if entry is not None:  # no lock on a split's way (see _Workers.submit)
+        return entry
     with _lock:
         entry = _state["pool"]
         if entry is None:
@@ -166,7 +189,7 @@ def _after_fork_in_child() -> None:
     _state["pool"] = None
     held, _state["held"] = _state["held"], None
     if held is not None and _state["blas"]:
-        _state["blas"].release(held)
+        _state["blas"].release(held[0])
 
 
 if hasattr(os, "register_at_fork"):
@@ -180,20 +203,28 @@ class _OneBlasThread:
     first to set it controls it until it lets go. So a hold lets go at its release,
     and where another thread holds control (a user's ``threadpool_limits`` elsewhere)
     ``hold`` gives None and the kernel runs unsplit.
+
+    A hold is recorded (the count to go back to, the thread and the split's frame)
+    before OpenBLAS is changed: a Ctrl-C that ends a split between its hold and its
+    release leaves the record, and the next hold puts the count back, instead of
+    leaving NumPy's products on one thread for the rest of the session.
     """
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
         self.let_go = getattr(type(controller), "clear_controlling_thread", None)
 
-    def hold(self) -> int | None:
+    def hold(self, frame: Any) -> int | None:
+        """Hold OpenBLAS at one thread for the split running in ``frame``."""
+        self._put_back_a_stale_hold()
         previous = self.controller.num_threads
         if previous == 1:
             return previous
+        _state["held"] = (previous, threading.get_ident(), frame)
         self.controller.set_num_threads(1)
         if self.controller.num_threads != 1:  # another thread controls OpenBLAS
+            _state["held"] = None
             return None
-        _state["held"] = previous
         return previous
 
     def release(self, previous: int) -> None:
@@ -202,6 +233,23 @@ class _OneBlasThread:
             _state["held"] = None
         if self.let_go is not None:
             self.let_go()  # only the controlling thread's call has an effect
+
+    def _put_back_a_stale_hold(self) -> None:
+        held = _state["held"]
+        if held is None:
+            return
+        previous, ident, frame = held
+        top = sys._getframe() if ident == threading.get_ident() else sys._current_frames().get(ident)
+        while top is not None:
+            if top is frame:
+                return  # that split is still running: it puts the count back itself
+            top = top.f_back
+        _state["held"] = None
+        if self.let_go is not None:
+            self.let_go(force=True)  # the thread that held it will not let go any more
+        self.controller.set_num_threads(previous)
+        if self.let_go is not None:
+            self.let_go()
 
 
 def _blas_limiter() -> Any:
@@ -258,7 +306,7 @@ def split_rows(
     range is that much longer, so that all finish together (default ``HEAD_START``).
     """
     total = n_rows if work is None else work
-    if _state["threads"] < 2 or n_rows < 2 or getattr(_inside, "busy", False) \
+    if _state["threads"] < 2 or n_rows < 2 or _nested() \
             or total < (MIN_WORK if min_work is None else min_work):
         return [kernel(0, n_rows)]
     limiter = _blas_limiter() if blas else None
@@ -274,24 +322,28 @@ def split_rows(
     ranges: list[_Range] = []
     try:
         if limiter is not None:
-            previous = limiter.hold()
+            previous = limiter.hold(sys._getframe())
             if previous is None:  # OpenBLAS is another thread's to set: no split
                 return [kernel(0, n_rows)]
         try:
+            # A range is listed before it is queued: the cleanup below sees every range
+            # that a worker may run, and takes back any it never received.
             for i in range(1, threads):
                 ranges.append(_Range(kernel, bounds[i], bounds[i + 1]))
                 pool.submit(i - 1, ranges[-1])
-            _inside.busy = True
             try:
+                _inside.busy = sys._getframe()  # this split's frame: see _nested
                 first = kernel(bounds[0], bounds[1])
             finally:
-                _inside.busy = False
-        finally:
-            # every range has finished before we leave, whatever happened here: they
-            # write into the caller's arrays, which are not to be touched afterwards
-            rest, error = _wait_all(ranges)
-            if isinstance(error, KeyboardInterrupt):
-                raise error  # Ctrl-C wins over any other error on its way out
+                _inside.busy = None
+        except BaseException as exc:
+            # no range a worker has started is left running when we leave (they write
+            # into the caller's arrays); those not started are dropped, not waited for
+            _, error = _wait_all(ranges, drop=True)
+            if isinstance(error, KeyboardInterrupt) and not isinstance(exc, KeyboardInterrupt):
+                raise error from exc  # Ctrl-C wins over any other error on its way out
+            raise
+        rest, error = _wait_all(ranges, drop=False)
         if error is not None:
             raise error
         return [first, *rest]
@@ -300,11 +352,37 @@ def split_rows(
             limiter.release(previous)
 
 
-def _wait_all(ranges: list[_Range]) -> tuple[list, BaseException | None]:
+def _nested() -> bool:
+    """Whether this thread is running a range of a split now (a worker always is).
+
+    The calling thread marks its own range with the split's frame rather than a flag:
+    a Ctrl-C can land between the range's end and the line that clears the mark, and
+    a stale flag would keep this thread from ever splitting again; a stale frame is
+    simply not on the stack any more.
+    """
+    marker = getattr(_inside, "busy", None)
+    if marker is None or marker is True:
+        return marker is True
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame is marker:
+            return True
+        frame = frame.f_back
+    _inside.busy = None  # left over from a split that Ctrl-C ended
+    return False
+
+
+def _wait_all(ranges: list[_Range], drop: bool) -> tuple[list, BaseException | None]:
     """The results of ``ranges`` in order once all are done, and the error to raise: a
-    range's own, or a Ctrl-C that came while waiting (which wins over the others)."""
+    range's own, or a Ctrl-C that came while waiting (which wins over the others).
+
+    With ``drop`` (the split failed, or Ctrl-C came while it handed ranges out) a range
+    no worker has started is taken back and never run, so the wait is only ever for a
+    kernel that is running; without, every range was queued and each is waited for."""
     results, error = [], None
     for job in ranges:
+        if drop and job.take():
+            continue
         while not job.completed:
             try:
                 job.finished.acquire()  # released by the worker when the range is done

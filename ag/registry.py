@@ -40,15 +40,16 @@ class OpDef:
     """
 
     __slots__ = ("name", "op", "engine", "arity", "function", "rules", "text", "methods",
-                 "domain", "defined", "safe", "kinks", "n", "exam", "broadcasts", "code", "summary",
-                 "facts")
+                 "domain", "defined", "safe", "kinks", "n", "exam", "broadcasts", "public", "code",
+                 "summary", "facts")
 
     def __init__(self, name: str, engine: str, arity: int | None, function: Callable | None,
                  rules: tuple, text: tuple[str, ...], methods: tuple[str, ...] = (),
                  domain: str | None = None, kinks: tuple[float, ...] = (), summary: str = "",
                  op: str | None = None, defined: Callable | None = None, code: str = "",
                  facts: Callable | None = None, safe: Callable | None = None,
-                 n: float | None = None, exam: bool = True, broadcasts: bool = False) -> None:
+                 n: float | None = None, exam: bool = True, broadcasts: bool = False,
+                 public: bool = True) -> None:
         self.name = name
         self.op = op or name
         self.engine = engine
@@ -64,6 +65,7 @@ class OpDef:
         self.n = n
         self.exam = exam
         self.broadcasts = broadcasts
+        self.public = public
         self.code = code
         self.summary = summary
         # facts(node) -> {placeholder: text}: what fills the rule text's {axis}, {count},
@@ -166,7 +168,7 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
              methods: tuple[str, ...] = (), reflected: tuple[str, ...] = (),
              code: str = "", domain: str | None = None, defined: Callable | None = None,
              safe: Callable | None = None, kinks: tuple[float, ...] = (), n: float | None = None,
-             exam: bool = True, broadcasts: bool = False, op: str | None = None,
+             exam: bool = True, broadcasts: bool = False, public: bool = True, op: str | None = None,
              facts: Callable | None = None, summary: str | None = None) -> Callable | None:
     """Register an op of ``engine`` ("scalar" or "tensor") and put its methods on the
     engine's node class; returns ``function``. Registering a name again replaces it.
@@ -189,7 +191,8 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
       jumps), ``n`` (for a variant that takes a number, as ``a ** n``: the number tools
       use), ``exam`` (False: the exam generator does not draw it), ``broadcasts`` (the
       inputs broadcast against each other elementwise, so an input's gradient has the
-      output's shape until the core sums it back: traces say so), ``op`` (the node's
+      output's shape until the core sums it back: traces say so), ``public`` (False: not
+      listed in ``dir(ag)``, for an op called another way, as ``x[index]``), ``op`` (the node's
       ``op`` when the key differs), ``facts(node)`` (what fills ``{axis}``, ... in the
       text), ``summary`` (default: the first line of ``function``'s docstring).
       ``defined`` and ``safe`` are written with comparisons, ``abs`` and ``&`` so they
@@ -224,7 +227,8 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
     global generation
     generation += 1
     entry = OpDef(name, engine, arity, function, rules, text, tuple(methods) + tuple(reflected),
-                  domain, tuple(kinks), summary, op, defined, code, facts, safe, n, exam, broadcasts)
+                  domain, tuple(kinks), summary, op, defined, code, facts, safe, n, exam, broadcasts,
+                  public)
     _OPS[engine][name] = entry
     if entry.op != name and arity is not None:
         _VARIANTS[engine][(entry.op, arity)] = name

@@ -23,6 +23,9 @@ methods of :class:`BackwardTrace` hand over to ``ag.trace_render``.
 from __future__ import annotations
 
 import re
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any, NamedTuple
@@ -39,9 +42,25 @@ __all__ = [
     "exam_names",
     "is_tracing",
     "needs_grad",
+    "name_clashes",
+    "NAMES",
 ]
 
-_active: list[Trace] = []
+NAMES = ("exam", "source")
+"""How a trace names unlabelled nodes: ``"exam"`` (``z4:matmul``, by creation order, the
+default) or ``"source"`` (the forward code's variable, ``KQ:matmul``; see ag.source_names)."""
+
+
+class _ActiveTraces(threading.local):
+    """The traces open in this thread, innermost last: a trace records the backward
+    calls of the thread that opened it, each as its own run (another thread's pass
+    is neither its run nor a recompute inside one)."""
+
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+
+
+_active = _ActiveTraces()
 
 
 def _snap(value: Any) -> Any:
@@ -69,15 +88,18 @@ def needs_grad(node: Any) -> bool:
 _SHORT = re.compile(r"[:\n]")
 
 
-def exam_names(nodes: list) -> tuple[dict[int, str], dict[int, str]]:
+def exam_names(nodes: list, source: dict[int, str] | None = None) -> tuple[dict[int, str], dict[int, str]]:
     """Exam names for a graph's nodes, keyed by ``id(node)``: ``(short, display)``.
 
     A labelled node keeps its label: ``"z1:leaf(x)"`` (or ``"z1\\nleaf(x)"``) has short
     name ``z1`` (used in rules: ``z1.grad``) and display name ``z1:leaf(x)``. An
     unlabelled node is named by its rank in creation order within the graph:
-    the third-created node of a graph is ``z3``, displayed ``z3:mul``. Clashing short
-    names fall back to the display name (then a ``#k`` suffix), so rules stay
-    unambiguous.
+    the third-created node of a graph is ``z3``, displayed ``z3:mul``. With ``source``
+    (``{id(node): variable name}``, see :mod:`ag.source_names`) an unlabelled node
+    found there is named after its variable instead (``KQ``, displayed ``KQ:matmul``;
+    one name held by several nodes is numbered ``h#1``, ``h#2``), and the others keep
+    the z-number they have without it. Clashing short names fall back to the display
+    name (then a ``#k`` suffix), so rules stay unambiguous.
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1\\nleaf(x)"); y = x * x; z = y * y
@@ -108,6 +130,17 @@ def exam_names(nodes: list) -> tuple[dict[int, str], dict[int, str]]:
             k += 1
         short[id(node)] = f"z{k}"
         display[id(node)] = f"z{k}:{getattr(node, 'op', '') or 'leaf'}"
+    if source:
+        named = [n for n in unlabelled if id(n) in source]
+        uses = Counter(source[id(n)] for n in named)
+        numbered_source: dict[str, int] = {}
+        for node in named:
+            s = source[id(node)]
+            if uses[s] > 1:
+                numbered_source[s] = numbered_source.get(s, 0) + 1
+                s = f"{s}#{numbered_source[s]}"
+            short[id(node)] = s
+            display[id(node)] = f"{s}:{getattr(node, 'op', '') or 'leaf'}"
     counts = Counter(short.values())
     if len(counts) < len(short):  # clashes: use display names, then number them
         for key, s in short.items():
@@ -122,6 +155,54 @@ def exam_names(nodes: list) -> tuple[dict[int, str], dict[int, str]]:
                 numbered[s] = numbered.get(s, 0) + 1
                 short[key] = f"{s}#{numbered[s]}"
     return short, display
+
+
+_Z_NAME = re.compile(r"z\d+")
+
+
+def name_clashes(nodes: list, bindings: dict[int, str] | None = None) -> list[str]:
+    """Sentences about labels that clash with other names, for a trace's header.
+
+    Two kinds: labels that give two nodes the same exam name (``z5``), and (with ``bindings``,
+    ``{id(node): variable}`` from the forward code) a label ``zK`` on one node while the
+    code calls another, unlabelled, node ``zK``: that node is renumbered.
+
+    >>> import ag
+    >>> x1 = ag.Scalar(2.0, label="z1:leaf(x1)"); h0 = ag.Scalar(3.0, label="z2:leaf(h0)")
+    >>> wo = ag.Scalar(6.0, label="z3:leaf(wo)")
+    >>> z3 = x1 * h0
+    >>> name_clashes([x1, h0, z3, wo, z3 * wo], {id(z3): "z3"})  # doctest: +NORMALIZE_WHITESPACE
+    ["the label 'z3:leaf(wo)' clashes with z3 = mul in the code: that node is named z4:mul
+    here (unlabelled nodes take the next free z-number)"]
+    """
+    from collections import defaultdict
+
+    short, display = exam_names(nodes)
+    notes = []
+    by_label: dict[str, list] = defaultdict(list)
+    for node in nodes:
+        label = str(getattr(node, "label", "") or "")
+        if label:
+            by_label[_SHORT.split(label, maxsplit=1)[0].strip()].append(node)
+    for name, group in by_label.items():
+        # exam names only: layers that all label their parameter "weight" are no surprise
+        if len(group) > 1 and _Z_NAME.fullmatch(name):
+            labels = ", ".join(repr(str(n.label)) for n in group[:-1]) + f" and {str(group[-1].label)!r}"
+            shown = ", ".join(short[id(n)] for n in group)
+            notes.append(f"the labels {labels} both give the name {name}: rules write them as {shown}")
+    for node in nodes:
+        var = (bindings or {}).get(id(node))
+        if getattr(node, "label", "") or var is None or not _Z_NAME.fullmatch(var) or short[id(node)] == var:
+            continue
+        holders = [n for n in by_label.get(var, []) if n is not node]
+        auto = short[id(node)]
+        pushed = _Z_NAME.fullmatch(auto) and int(auto[1:]) > int(var[1:])  # the label took its number
+        if holders and pushed:
+            op = getattr(node, "op", "") or "leaf"
+            notes.append(f"the label {str(holders[0].label)!r} clashes with {var} = {op} in the code: that "
+                         f"node is named {display[id(node)]} here (unlabelled nodes take the next free "
+                         "z-number)")
+    return notes
 
 
 # -- records ---------------------------------------------------------------------------
@@ -157,7 +238,14 @@ class BackwardTrace:
     """
 
     def __init__(self, root: Any, order: list, *, digits: int = DIGITS,
-                 max_elements: int = MAX_ELEMENTS) -> None:
+                 max_elements: int = MAX_ELEMENTS, names: str = "exam",
+                 bindings: dict[int, str] | None = None) -> None:
+        if names not in NAMES:
+            raise ValueError(f"trace: names must be one of {NAMES}, got {names!r}")
+        #: how unlabelled nodes are named: "exam" (z-numbers) or "source" (variables)
+        self.names = names
+        #: ``{id(node): variable name}`` found in the forward code (ag.source_names)
+        self.bindings = dict(bindings or {})
         self.root = root
         self.order = list(order)
         self.values = [_snap(n.value) for n in order]
@@ -168,6 +256,7 @@ class BackwardTrace:
         self.steps: list[Step] = []
         self._index: dict[int, int] | None = None
         self._names: tuple[dict[int, str], dict[int, str]] | None = None
+        self._notes: list[str] | None = None
         self._pending: tuple = (None, ())
 
     # -- recording (called by Trace through the observer hook) -----------------------
@@ -200,8 +289,24 @@ class BackwardTrace:
 
     def _name_maps(self) -> tuple[dict[int, str], dict[int, str]]:
         if self._names is None:
-            self._names = exam_names(self.order)
+            self._names = exam_names(self.order, self.bindings if self.names == "source" else None)
+            for note in self.notes:  # once per trace; Python shows a repeated warning once
+                warnings.warn(f"ag.trace: {note}", stacklevel=3)
         return self._names
+
+    @property
+    def notes(self) -> list[str]:
+        """What the header of every rendering says about the names: label clashes.
+
+        >>> import ag
+        >>> a = ag.Scalar(1.0, label="z5:leaf(wo)"); b = ag.Scalar(2.0, label="z5:mul")
+        >>> ag.backward_trace(a * b).notes  # doctest: +NORMALIZE_WHITESPACE
+        ["the labels 'z5:leaf(wo)' and 'z5:mul' both give the name z5: rules write them as
+        z5:leaf(wo), z5:mul"]
+        """
+        if self._notes is None:
+            self._notes = name_clashes(self.order, self.bindings)
+        return self._notes
 
     def name(self, node: Any) -> str:
         """The short exam name of ``node`` (``z2``), as rules write it.
@@ -383,7 +488,7 @@ class BackwardTrace:
 
 
 class Trace:
-    """Records every ``backward()`` call made inside a ``with`` block.
+    """Records every ``backward()`` call made inside a ``with`` block, by this thread.
 
     ``runs`` holds one :class:`BackwardTrace` per call; ``last`` is the latest.
     ``digits`` and ``max_elements`` are the defaults of the text forms.
@@ -396,7 +501,10 @@ class Trace:
     (1, 6.0)
     """
 
-    def __init__(self, *, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS) -> None:
+    def __init__(self, *, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS,
+                 names: str = "exam") -> None:
+        if names not in NAMES:
+            raise ValueError(f"ag.trace: names must be one of {NAMES}, got {names!r}")
         if max_elements < 0:
             raise ValueError(f"ag.trace: max_elements must be >= 0, got {max_elements}")
         if digits < 1:
@@ -409,22 +517,39 @@ class Trace:
         self.max_elements = max_elements
         self._open: list[BackwardTrace] = []  # the passes running now, innermost last
         self._stack: ExitStack | None = None
+        self.names = names
+        from ag.source_names import SourceNames
+
+        self._found = SourceNames()  # variables of the forward code (names, clash notes)
 
     def __enter__(self) -> Trace:
-        self.nested = bool(_active)
+        self.nested = bool(_active.traces)
         self._stack = ExitStack()
         self._stack.enter_context(observe_backward(self))
-        _active.append(self)
+        if self.names == "source":  # catch the variables of functions as they return
+            self._found.install()
+            self._stack.callback(self._found.uninstall)
+        _active.traces.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _active.remove(self)
+        _active.traces.remove(self)
         assert self._stack is not None
         self._stack.close()
 
+    def stop_source_names(self) -> None:
+        """Stop watching functions return (``ag trace`` does once it records no more calls)."""
+        self._found.uninstall()
+
     # observer protocol
     def begin(self, root: Any, order: list) -> None:
-        run = BackwardTrace(root, order, digits=self.digits, max_elements=self.max_elements)
+        found = self._found
+        found.record_stack(sys._getframe(1))  # the student's frames still running
+        bindings = found.names_for(order)
+        if len(found) > 10_000:  # a long loop under names="source": forget older graphs' names
+            found.forget()
+        run = BackwardTrace(root, order, digits=self.digits, max_elements=self.max_elements,
+                            names=self.names, bindings=bindings)
         (self.recomputes if self._open else self.runs).append(run)
         self._open.append(run)
 
@@ -505,11 +630,14 @@ class Trace:
         return f"<Trace: {len(self.runs)} backward call(s)>"
 
 
-def trace(*, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS) -> Trace:
+def trace(*, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS, names: str = "exam") -> Trace:
     """Open a trace: ``with ag.trace() as t: y.backward()`` records each iteration.
 
     ``max_elements``: arrays with at most this many elements are written in full as
-    matrices (default 36); ``digits``: significant digits (default 6).
+    matrices (default 36); ``digits``: significant digits (default 6). ``names="source"``
+    names unlabelled nodes after the forward code's variables (``KQ:matmul``) instead of
+    the exam's ``z4:matmul``; run the forward pass inside the block too, so the
+    variables of functions and layers are seen as they return (:mod:`ag.source_names`).
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
@@ -518,12 +646,17 @@ def trace(*, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS) -> Trace:
     >>> t.last.update_lines(0)
     ['z2.grad = 0 + 4 * 1 + 4 * 1 = 8']
     """
-    return Trace(digits=digits, max_elements=max_elements)
+    return Trace(digits=digits, max_elements=max_elements, names=names)
 
 
 def backward_trace(root: Any, *args: Any, digits: int = DIGITS, max_elements: int = MAX_ELEMENTS,
-                   **kwargs: Any) -> BackwardTrace:
+                   names: str = "exam", **kwargs: Any) -> BackwardTrace:
     """Run ``root.backward(*args, **kwargs)`` inside a trace and return the record of its iterations.
+
+    ``names="source"`` names unlabelled nodes after the variables that hold them in the
+    calling code (a notebook's cells, the running functions): ``KQ:matmul``. Variables of
+    functions that have already returned are gone by then; build the graph inside
+    ``with ag.trace(names="source")`` to catch those too.
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
@@ -531,7 +664,7 @@ def backward_trace(root: Any, *args: Any, digits: int = DIGITS, max_elements: in
     >>> run.update_lines(1), x.grad
     (['z1.grad = 0 + 2 * 8 + 2 * 8 = 32'], 32.0)
     """
-    with Trace(digits=digits, max_elements=max_elements) as t:
+    with Trace(digits=digits, max_elements=max_elements, names=names) as t:
         root.backward(*args, **kwargs)
     if not t.runs:
         raise RuntimeError(f"backward_trace: {type(root).__name__}.backward() ran no backward loop")
@@ -539,9 +672,10 @@ def backward_trace(root: Any, *args: Any, digits: int = DIGITS, max_elements: in
 
 
 def is_tracing() -> bool:
-    """Whether an ``ag.trace()`` block is open (``ag trace`` runs files inside one).
+    """Whether an ``ag.trace()`` block is open in this thread (``ag trace`` runs files
+    inside one).
 
     >>> is_tracing()
     False
     """
-    return bool(_active)
+    return bool(_active.traces)

@@ -380,12 +380,13 @@ def text(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_column
         f"topological order: {_one_line(run.order_text())}",
         "",
     ]
+    lines[1:1] = [f"note: {n}" for n in run.notes]  # label clashes (ag.trace_record.name_clashes)
     if is_tensor_trace(run):  # the block layout keeps every line short: the order wraps too
         import textwrap
 
         order = textwrap.wrap(f"topological order: {_one_line(run.order_text())}", 100,
                               subsequent_indent=" " * len("topological order: ["), break_long_words=False)
-        return "\n".join(lines[:1] + order + [""] + _tensor_text(run, digits, max_elements))
+        return "\n".join(lines[:1 + len(run.notes)] + order + [""] + _tensor_text(run, digits, max_elements))
     table: list[tuple[str, str, str, str]] = [("iteration", "node", "rule", "with numbers")]
     notes: dict[int, list[str]] = {}
     for k, step in enumerate(run.steps):
@@ -504,6 +505,7 @@ def markdown(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_co
         f"**Topological order:** {c(run.order_text())}",
         "",
     ]
+    out[1:1] = [x for n in run.notes for x in ("", f"**Note:** {n}")]
     if is_tensor_trace(run):
         return "\n".join(out + _tensor_markdown(run, digits, max_elements))
     out += ["| iteration | node | rule | with numbers | result |", "| --- | --- | --- | --- | --- |"]
@@ -625,6 +627,7 @@ def latex(run: BackwardTrace, digits: int = 6, max_elements: int = 36, max_colum
         r"{\raggedright\noindent Topological order: \texttt{" + e(run.order_text()) + r"}\par}",
         "",
     ]
+    out[1:1] = [r"{\raggedright\noindent Note: " + e(n) + r"\par}" for n in run.notes]
     if is_tensor_trace(run):
         return "\n".join(out + _tensor_latex(run, digits, max_elements))
     out += [

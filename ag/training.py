@@ -14,7 +14,7 @@ True
 optional gradient clipping, ``optimizer.step()``) over a DataLoader for some epochs,
 records the mean loss and accuracy per epoch (and on validation data), and shows a
 tqdm bar. :func:`plot_history` draws the curves with matplotlib
-(``pip install "ag[plot]"``).
+(``pip install "ag-autograd[plot]"``).
 """
 
 from __future__ import annotations
@@ -239,12 +239,12 @@ def plot_history(history: History, path: str | None = None, title: str = "") -> 
     """Loss (and accuracy, when recorded) per epoch as a matplotlib Figure.
 
     Saves to ``path`` when given; in Jupyter the returned Figure displays inline.
-    Needs matplotlib (``pip install "ag[plot]"``).
+    Needs matplotlib (``pip install "ag-autograd[plot]"``).
     """
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('plot_history needs matplotlib: pip install "ag[plot]"') from exc
+        raise ImportError('plot_history needs matplotlib: pip install "ag-autograd[plot]"') from exc
     panels = 2 if history.accuracy else 1
     fig = Figure(figsize=(5 * panels, 3.5), layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)[0]

@@ -11,7 +11,7 @@ Any number of steppers can live in one notebook: each widget renders its own
 both ways: ``w.iteration = 3`` moves the stepper, and stepping in the page updates it.
 The arrow, Home and End keys step a stepper that has focus (click it first).
 
-Needs the ``notebook`` extra: ``pip install 'ag[notebook]'`` (anywidget).
+Needs anywidget, which the ``tutorials`` extra installs: ``pip install "ag-autograd[tutorials]"``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ag.trace_record import BackwardTrace
 __all__ = ["Stepper", "stepper", "ESM"]
 
 _MISSING = (
-    "ag.widget needs anywidget: pip install 'ag[notebook]' (or pip install anywidget); "
+    'ag.widget needs anywidget: pip install "ag-autograd[tutorials]" (or pip install anywidget); '
     "without it, ag.stepper.html(trace) writes the same stepper as a page"
 )
 

@@ -3,7 +3,7 @@
     python examples/mlp_digits.py [--epochs 30] [--plot curves.png]
 
 Data: 1797 images of 8x8 pixels (bundled with scikit-learn, no download; ``pip
-install "ag[data]"``), 80/20 train/test split. Model: 64 -> 128 -> 10 with ReLU,
+install "ag-autograd[data]"``), 80/20 train/test split. Model: 64 -> 128 -> 10 with ReLU,
 trained with Adam and softmax cross-entropy in float32.
 """
 

@@ -11,7 +11,7 @@ and prints, for each, the peak activation memory (tracemalloc, and the kit's own
 count of bytes held by live node values), forward/backward times and the number of
 nodes rebuilt during backward. It also plots memory against compute with the
 theoretical O(N/k + k) curve (``out/remat_tradeoff.png``, needs matplotlib: ``pip
-install "ag[plot]"``) and draws a 9-layer chain with the checkpointed values marked
+install "ag-autograd[plot]"``) and draws a 9-layer chain with the checkpointed values marked
 and the freed ones greyed out (``out/remat_chain.svg``, needs Graphviz's ``dot``).
 
 Small and quick: ``python exercises/remat_demo.py --layers 16 --width 64 --no-plot``.
@@ -203,7 +203,7 @@ def plot(sweep: list[Result], n_layers: int, act: int, values_per_layer: int, pa
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print('matplotlib is not installed: pip install "ag[plot]" (skipping the plot)')
+        print('matplotlib is not installed: pip install "ag-autograd[plot]" (skipping the plot)')
         return None
     plain, ckpt = sweep[0], sweep[1:]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))

@@ -128,7 +128,7 @@ def notebook_page(tmp: Path) -> Path | None:
 
         from ag.widget import ESM
     except ImportError as err:
-        print(f"screenshots: skipping the notebook shot ({err}); pip install -e '.[notebook,notebooks]'")
+        print(f"screenshots: skipping the notebook shot ({err}); pip install -e '.[tutorials]'")
         return None
     nb = nbformat.read(ROOT / "docs" / "notebooks" / "two-steppers.ipynb", as_version=4)
     old = os.environ.get("PYTHONPATH")

@@ -91,8 +91,8 @@ fi
 # purpose installs only when it needs more (and keeps what was there).
 case "$purpose" in
   demo) want="" ;;
-  test) want="data dev notebook notebooks plot" ;;
-  docs) want="data docs notebook notebooks plot" ;;  # the tutorials load scikit-learn digits
+  test) want="dev tutorials" ;;   # tutorials: the widget, scikit-learn, matplotlib, a kernel
+  docs) want="docs tutorials" ;;  # the site runs the tutorials
 esac
 where="$(command -v "$py" 2>/dev/null || echo "$py") $(cksum < pyproject.toml)"
 have=""
@@ -104,6 +104,6 @@ if [ -f .setup-done ] && [ "$(head -n 1 .setup-done)" = "$where" ] && "$py" -I -
 fi
 all="$(echo $have $want | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
 spec="."; [ -n "$all" ] && spec=".[$(echo "$all" | tr ' ' ',')]"
-say "installing ag${all:+ with its extras [$all]} into $py"
+say "installing ag (ag-autograd)${all:+ with its extras [$all]} into $py"
 "$py" -m pip install -q --disable-pip-version-check -e "$spec"
 printf '%s\n%s\n' "$where" "$all" > .setup-done

@@ -12,7 +12,7 @@ them as they are). Layers accept arrays and wrap them as constant Tensors.
 
 Datasets: :func:`make_moons`, :func:`make_spirals`, :func:`sequence_task`
 (copy / reverse / sort), :func:`load_digits` (8x8 digits, needs scikit-learn:
-``pip install "ag[data]"``), and :func:`read_idx` / :func:`load_mnist` for MNIST
+``pip install "ag-autograd[data]"``), and :func:`read_idx` / :func:`load_mnist` for MNIST
 IDX files you already have.
 """
 

@@ -90,12 +90,12 @@ def load_digits(
     """scikit-learn's 8x8 digits (1797 images, bundled, no download), scaled to [0, 1].
 
     Returns ``X_train, y_train, X_test, y_test`` with ``X`` of shape ``(n, 64)``.
-    Needs scikit-learn: ``pip install "ag[data]"``.
+    Needs scikit-learn: ``pip install "ag-autograd[data]"``.
     """
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('load_digits needs scikit-learn: pip install "ag[data]"') from exc
+        raise ImportError('load_digits needs scikit-learn: pip install "ag-autograd[data]"') from exc
     bunch = _sk_load_digits()
     X = (bunch.data / 16.0).astype(dtype)
     y = bunch.target.astype(np.int64)

@@ -20,7 +20,6 @@ True
 from __future__ import annotations
 
 import html as _html
-import json
 import os
 import shutil
 import subprocess
@@ -367,41 +366,17 @@ def answer_template(p: ExamProblem, fmt: str = "csv", show_order: bool = True) -
 
 
 def key_data(p: ExamProblem) -> dict[str, Any]:
-    """What ``ag grade`` needs to grade one problem offline (JSON-ready)."""
-    run = p.run
-    names = {id(n): run.name(n) for n in run.order}
-    assert p.shape is not None and p.leaf_values is not None
-    answers = {}
-    values = dict(zip((names[id(n)] for n in run.order), run.values))
-    for n in run.order:
-        if n.inputs:
-            answers[f"forward|{names[id(n)]}.value"] = values[names[id(n)]]
-    for k in range(len(run.steps)):
-        for name, g in run.grads_after(k).items():
-            answers[f"{k}|{name}.grad"] = g
-    return {
-        "seed": p.seed,
-        "difficulty": p.difficulty,
-        "code": p.code,
-        "order": p.order,
-        "iteration_nodes": [names[id(s.node)] for s in run.steps],
-        "n_leaves": p.shape.n_leaves,
-        "ops": [[op, list(args)] for op, args in p.shape.ops],
-        "leaf_values": list(p.leaf_values),
-        "leaves": {f"z{i + 1}": n for i, n in enumerate(p.leaves)},
-        "answers": answers,
-        "keys_checked": p.keys_checked,
-        "rows": [list(r) for r in template_rows(p)],
-    }
+    """What ``ag grade`` needs to grade one problem offline (JSON-ready; see :mod:`ag.exam.key`)."""
+    from ag.exam.key import ProblemKey
+
+    return ProblemKey.from_problem(p).to_dict()
 
 
-def write_key(problems: list[ExamProblem], path: str | Path) -> Path:
-    """Write the key file ``ag grade`` reads (JSON: one entry per seed)."""
-    path = Path(path)
-    data = {"format": "ag-exam-key/1", "problems": {str(p.seed): key_data(p) for p in problems}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    return path
+def write_key(problems: list[ExamProblem], path: str | Path, *, show_order: bool = True) -> Path:
+    """Write the key file ``ag grade`` reads (:class:`ag.exam.key.ExamKey` as JSON, one entry per seed)."""
+    from ag.exam.key import ExamKey
+
+    return ExamKey.from_problems(problems, order_shown=show_order).save(path)
 
 
 # -- PDF -------------------------------------------------------------------------------------
@@ -496,7 +471,7 @@ def write_batch(problems: list[ExamProblem], folder: str | Path, *, paper: str =
     every.write_text(sheets_html(problems, show_order=show_order, paper=paper), encoding="utf-8")
     key = folder / "key.html"
     key.write_text(key_html(problems, paper=paper), encoding="utf-8")
-    written += [every, key, write_key(problems, folder / "key.json")]
+    written += [every, key, write_key(problems, folder / "key.json", show_order=show_order)]
     if pdf:
         written += [print_pdf(every, folder / "sheets.pdf"), print_pdf(key, folder / "key.pdf")]
     return written

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_INSTALL_HINT = 'pip install -e ".[gpu]" (CuPy for CUDA 13; ".[gpu-cuda12]" for CUDA 12; README "GPU")'
+_INSTALL_HINT = ('pip install "ag-autograd[gpu]", from a checkout pip install -e ".[gpu]" (CuPy for CUDA 13; '
+                 'the gpu-cuda12 extra for CUDA 12; docs/gpu.md)')
 
 # (available, reason): probed on first use, kept until refresh=True.
 _answer: tuple[bool, str] | None = None
@@ -50,7 +51,8 @@ def _probe() -> tuple[bool, str]:
     except Exception as err:
         why = f"{type(err).__name__}: {err}"
         return False, (f"no CUDA toolkit: the GPU is there but CuPy cannot compile or run a kernel ({why}); "
-                       'install the CUDA libraries with CuPy: pip install -e ".[gpu]" (cupy-cuda13x[ctk])')
+                       'install the CUDA libraries with CuPy: pip install "ag-autograd[gpu]" '
+                       "(cupy-cuda13x[ctk])")
     return True, ""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ag import backend, registry
+from ag import backend, buffers, registry
 from ag.autodiff import grad_mode, node_title, run_backward, topological_sort
 from ag.backend import array_module_of
 
@@ -233,13 +233,11 @@ class Tensor:
                     f"got {type(raw).__name__} of dtype kind {kind!r}; pass an array like "
                     "ag.ones_like(y)"
                 )
-            if type(raw) is np.ndarray and raw.dtype == self.dtype and self.inputs and not create_graph:
-                # an interior node's grad, read by the rules and never written: a read-only
-                # view spares copying the seed (a leaf's grad is always an array of its own)
-                seed = raw.view()
-                seed.flags.writeable = False
-            else:  # a copy: the seed becomes a grad, and must not alias the caller's array
-                seed = xp.array(raw, dtype=self.dtype)
+            # A copy, always: the seed becomes this node's grad (and, through the rules
+            # that pass it on, views of it become other nodes' grads), so it must not
+            # alias an array the caller can still change. Into a reused buffer: the copy
+            # of a large seed then costs a memcpy, not fresh pages (ag.buffers).
+            seed = _own_copy(raw, self.dtype, xp)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: the seed gradient has shape {tuple(seed.shape)} but "
@@ -334,6 +332,8 @@ class Tensor:
 
     def rule_facts(self) -> dict[str, str]:
         """What fills this node's rule text: axis, keepdims, count, index, permutation, ..."""
+        if self._rules is None:  # a leaf, or a node of data alone: no rule, no facts kept
+            return {}
         return registry.rule_facts("tensor", self)
 
     def backward_rule(self) -> tuple[str, ...]:
@@ -355,6 +355,15 @@ registry.define_engine("tensor", Tensor)
 
 
 # -- construction -------------------------------------------------------------------------
+
+
+def _own_copy(raw: Any, dtype: Any, xp: Any) -> Any:
+    """``raw`` (a backward seed) copied into an array of ``dtype`` that only ag holds."""
+    if xp is np and type(raw) is np.ndarray:
+        seed = buffers.empty(raw.shape, dtype)
+        np.copyto(seed, raw, casting="unsafe")
+        return seed
+    return xp.array(raw, dtype=dtype)
 
 
 def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = True,
@@ -442,6 +451,40 @@ def leaf(value: Any, requires_grad: bool) -> Tensor:
     return out
 
 
+class _ReadOnlyGrad:
+    """A custom_op rule that sees its ``g`` read-only while it runs.
+
+    ``g`` is the output's ``.grad`` (an array of this pass), so a rule that wrote into
+    it (``g *= 3``) would change the stored grad; with the flag off that is an error
+    naming the rule, under every seed. The flag is turned back on afterwards, and the
+    array is the same object (a checkpoint's rules tell a pass by its ``g``).
+    """
+
+    __slots__ = ("rule", "op", "position")
+
+    def __init__(self, rule: Any, op: str, position: int) -> None:
+        self.rule, self.op, self.position = rule, op, position
+
+    def __call__(self, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+        locked = type(g) is np.ndarray and g.flags.writeable
+        if locked:
+            g.flags.writeable = False
+        try:
+            return self.rule(g, out, ctx, *inputs)
+        except ValueError as err:
+            if not locked or "read-only" not in str(err):
+                raise
+            name = getattr(self.rule, "__qualname__", type(self.rule).__name__)
+            raise ValueError(
+                f"custom_op {self.op!r}: the rule for input {self.position} ({name}) wrote into "
+                f"its g, the output's grad ({err}); a rule must not change g, out or the inputs "
+                "in place: return a new array (`return g * 3`, not `g *= 3; return g`)"
+            ) from err
+        finally:
+            if locked:
+                g.flags.writeable = True
+
+
 def custom_op(value: Any, inputs: Sequence[Tensor], op: str, rules: Sequence[Any],
               ctx: Any = None) -> Tensor:
     """Make a differentiable op from its output ``value`` and one backward rule per input.
@@ -453,6 +496,10 @@ def custom_op(value: Any, inputs: Sequence[Tensor], op: str, rules: Sequence[Any
     return a gradient that broadcasts to its input's shape: it is summed back. A rule
     of None means that input gets no gradient. Prefer module-level functions to
     closures over the output node: those would make reference cycles.
+
+    A rule must not write into ``g``, ``out`` or the inputs (they are the graph's own
+    grad and values): return a new array (``return g * 3``). ``g`` is read-only while
+    the rule runs, so ``g *= 3`` raises an error naming the rule.
 
     >>> import numpy as np, ag
     >>> def cube_rule(g, out, ctx, a):
@@ -469,15 +516,21 @@ def custom_op(value: Any, inputs: Sequence[Tensor], op: str, rules: Sequence[Any
     if len(rules) != len(inputs):
         raise ValueError(f"custom_op {op!r}: {len(inputs)} inputs but {len(rules)} rules")
     value = as_float_array(value, None, op)
+    rules = tuple(None if r is None else _ReadOnlyGrad(r, op, k) for k, r in enumerate(rules))
     return make_node(value, inputs, op, rules, ctx)
 
 
 def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Tensor:
     """The output node of an op: ``value``, its ``inputs`` and one rule per input.
 
-    It records its inputs only when a gradient can flow (grad mode on and some input
-    requires grad), and checks the value is finite in anomaly mode. ``ctx`` is handed
-    to every rule (shapes, masks, an exponent: whatever the forward kept).
+    With grad mode on it records every input, needed or not, so the graph, its drawing
+    and the exam's topological order are the course's (``moveaxis(Xin, 1, 2)`` of data
+    ``Xin`` is a node with the input ``Xin``). Rules and ``ctx`` are kept only when some
+    input requires grad: a node of data alone holds its inputs and nothing else, and
+    the backward pass runs no rule for it (nor for any input that needs no grad).
+    Inside ``ag.no_grad()`` nothing is recorded. In anomaly mode it checks the value is
+    finite. ``ctx`` is handed to every rule (shapes, masks, an exponent: whatever the
+    forward kept).
 
     >>> x = Tensor([1.0, 2.0])
     >>> y = make_node(x.value * 2, (x,), "double", (lambda g, out, ctx, a: 2 * g,))
@@ -491,15 +544,20 @@ def make_node(value: Any, inputs: tuple, op: str, rules: tuple, ctx: Any = None)
     out.label = ""
     out._id = next(creation_counter)
     n = len(inputs)
-    if grad_mode.enabled and (inputs[0].requires_grad if n == 1
-                              else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
-                              else any([t.requires_grad for t in inputs])):
+    if not grad_mode.enabled:
+        out.inputs = ()
+        out.requires_grad = False
+        out._rules = None
+        out._ctx = None
+    elif (inputs[0].requires_grad if n == 1
+          else inputs[0].requires_grad or inputs[1].requires_grad if n == 2
+          else any([t.requires_grad for t in inputs])):
         out.inputs = inputs
         out.requires_grad = True
         out._rules = rules
         out._ctx = ctx
-    else:
-        out.inputs = ()
+    else:  # data only: in the graph for its order and drawing, with nothing to run
+        out.inputs = inputs
         out.requires_grad = False
         out._rules = None
         out._ctx = None

@@ -56,7 +56,7 @@ def _index_facts(node: Tensor) -> dict[str, str]:
 
 
 register("tensor", "index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[{index}]",),
-         facts=_index_facts)
+         facts=_index_facts, public=False)  # getitem's backward, itself differentiable
 
 
 def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
@@ -110,7 +110,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 register("tensor", "getitem", getitem, (_getitem_rule,),
          ("{a}.grad[{index}] += {out}.grad   ({a}.grad has shape {shape}; 0 elsewhere; "
           "repeated indices add up)",), facts=_index_facts,
-         methods=("__getitem__",))
+         methods=("__getitem__",), public=False)  # x[index] is how it is called
 
 
 def _part_rules(slices: list) -> tuple:

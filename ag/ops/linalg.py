@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -307,10 +308,18 @@ def _dense_times_sparse(x: Any, s: Any) -> Any:
     return product.reshape(x.shape[:-1] + (s.shape[1],))
 
 
-try:  # scipy's CSR mat-vec kernel (private, stable for many releases); optional
-    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
-except ImportError:  # pragma: no cover - another scipy layout: the public product is used
-    _csr_matvec = None
+@functools.cache
+def _csr_matvec() -> Any:
+    """SciPy's CSR mat-vec kernel (private, stable for many releases), or None.
+
+    Loaded by the first sparse product that needs it, not with ``ag``: importing
+    scipy.sparse takes about 180 ms, most of a first Tensor's cost otherwise.
+    """
+    try:
+        from scipy.sparse._sparsetools import csr_matvec
+    except ImportError:  # pragma: no cover - another scipy layout: the public product is used
+        return None
+    return csr_matvec
 
 
 def _spc_dense_left(g, out, s, x):
@@ -321,7 +330,8 @@ def _spc_dense_left(g, out, s, x):
     flat = _rows(g)
     dtype = np.result_type(flat.dtype, s.dtype)
     result = buffers.empty((flat.shape[0], s.shape[0]), dtype)
-    if _csr_matvec is not None and s.format == "csr" and flat.dtype == dtype == s.dtype \
+    csr_matvec = _csr_matvec()
+    if csr_matvec is not None and s.format == "csr" and flat.dtype == dtype == s.dtype \
             and flat.flags.c_contiguous:
         # scipy's own CSR kernel straight into each row (it adds, so the rows start at 0):
         # ``s @ row`` would pay scipy's dispatch and a temporary per row
@@ -331,7 +341,7 @@ def _spc_dense_left(g, out, s, x):
         def rows(i: int, j: int) -> None:
             result[i:j] = 0
             for r in range(i, j):
-                _csr_matvec(n_row, n_col, indptr, indices, data, flat[r], result[r])
+                csr_matvec(n_row, n_col, indptr, indices, data, flat[r], result[r])
 
         parallel.split_rows(rows, flat.shape[0], work=flat.size)
     else:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -101,6 +101,24 @@ register_op("logsumexp", logsumexp, (_logsumexp_rule,),
             methods=("logsumexp",), facts=_logsumexp_facts)
 
 
+class CrossEntropyContext(NamedTuple):
+    """What the fused cross-entropy keeps for its backward rule and its rule text.
+
+    One named record read by both (the rule and ``_cross_entropy_facts``), so the two
+    cannot drift apart when a field is added.
+    """
+
+    labels: Any  # integer class indices, the logits' batch shape
+    e: Any  # exp(z - max), C-ordered
+    total: Any  # its sums over the classes (kept dims)
+    rows_index: Any  # arange over the flattened rows
+    scale: float  # 1/n for 'mean', 1 otherwise
+    per_row: bool  # reduction='none': the output has one loss per row
+
+
+_new_tuple = tuple.__new__
+
+
 def _cross_entropy_rule(g, out, ctx, z):
     labels, e, total, rows_index, scale, per_row = ctx
     g = g.reshape(g.shape + (1,)) if per_row else g
@@ -160,16 +178,17 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") 
         value = losses.reshape(y.shape)
     else:  # ndarray.mean costs twice as much at small sizes, np.add.reduce is sum unwrapped
         value = (xp.add.reduce(losses) if xp is np else losses.sum()) * scale
-    ctx = (y, e, total, rows_index, scale, reduction == "none")
+    # tuple.__new__: the named record without NamedTuple's Python-level __new__ (every step)
+    ctx = _new_tuple(CrossEntropyContext, (y, e, total, rows_index, scale, reduction == "none"))
     return make_node(value, (z,), "cross_entropy", (_cross_entropy_rule,), ctx)
 
 
 def _cross_entropy_facts(node: Tensor) -> dict[str, str]:
-    labels, lse, scale, per_row = node._ctx
-    n = round(1 / scale) if scale else 1
-    return {"n": str(n), "labels": index_text(labels)}
+    ctx = node._ctx
+    n = round(1 / ctx.scale) if ctx.scale else 1
+    return {"n": str(n), "labels": index_text(ctx.labels)}
 
 
 register_op("cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
-            ("{a}.grad += (softmax({a}.value, axis=-1) - onehot([{labels}])) * {out}.grad / {n}",),
+            ("{a}.grad += (softmax({a}.value, axis=-1) - onehot({labels})) * {out}.grad / {n}",),
             facts=_cross_entropy_facts)

@@ -315,16 +315,40 @@ def test_no_leaf_grad_shares_memory_with_the_seed(name, f, shape):
     np.testing.assert_array_equal(x.grad, want)
 
 
-def test_an_interior_root_s_grad_is_the_seed_read_only():
+def test_an_interior_root_s_grad_is_its_own_copy_of_the_seed():
+    # y.backward(G) kept a read-only view of the caller's G as y.grad: `G *= 5` changed it
     x = ag.tensor(np.ones(3))
     y = x * 2.0
     G = np.arange(3.0)
     y.backward(G)
     np.testing.assert_array_equal(y.grad, G)
-    with pytest.raises(ValueError, match="read-only"):
-        y.grad[0] = 1.0
-    G[0] = 9.0  # the caller's array stays writable
+    assert not np.shares_memory(y.grad, G)
+    G *= 5  # the caller's array stays writable, and changing it changes no grad
+    np.testing.assert_array_equal(y.grad, [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(x.grad, [0.0, 2.0, 4.0])
+
+
+@pytest.mark.parametrize("name, f, shape", list(_graphs()), ids=[g[0] for g in _graphs()])
+def test_no_grad_in_the_graph_shares_memory_with_the_seed(name, f, shape):
+    x = ag.tensor(np.random.default_rng(0).standard_normal(shape))
+    y = f(x)
+    G = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(G)
+    kept = [n for n in y.topological_sort() if isinstance(n.grad, np.ndarray)]
+    assert kept and not any(np.shares_memory(n.grad, G) for n in kept)
+
+
+def test_ag_grad_with_a_seed_returns_arrays_of_its_own():
+    # ag.grad(z, [y], grad_output=G) returned a read-only view of G
+    x = ag.tensor(np.ones(3))
+    y = x * 2.0
+    z = y.reshape(3)
+    G = np.arange(3.0)
+    (dy,) = ag.grad(z, [y], grad_output=G)
+    assert not np.shares_memory(dy.value, G)
+    dy.value *= 2  # the caller may use it freely
+    np.testing.assert_array_equal(G, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(dy.value, [0.0, 2.0, 4.0])
 
 
 def test_a_leaf_root_and_create_graph_copy_the_seed():

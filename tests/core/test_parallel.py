@@ -93,20 +93,28 @@ def test_a_worker_s_error_is_raised_after_every_range_finished(threads):
 
 
 def test_the_caller_s_error_waits_for_the_workers(threads):
+    # a range a worker has started is over before the error comes out; one it has not
+    # started yet is dropped (never run), so nothing writes into the caller's arrays later
     threads(3)
-    finished = []
+    started, finished = [], []
     lock = threading.Lock()
 
     def kernel(start, stop):
         if start == 0:
             raise KeyError("caller")
+        with lock:
+            started.append(start)
         time.sleep(0.05)
         with lock:
             finished.append(start)
 
     with pytest.raises(KeyError, match="caller"):
         parallel.split_rows(kernel, 3, 0)
-    assert sorted(finished) == [1, 2]  # both workers were done before the error came out
+    with lock:
+        assert sorted(started) == sorted(finished)
+        seen = list(started)
+    parallel.split_rows(lambda start, stop: None, 3, 0)  # queued behind any dropped range
+    assert started == seen  # a dropped range did not run afterwards
 
 
 def test_a_split_inside_a_range_runs_there_without_deadlock(threads):
@@ -199,6 +207,9 @@ class _InterruptedOnce:
         self.calls, self.completed, self.error, self.result = 0, False, None, "done"
         self.finished = self
 
+    def take(self):
+        return False  # a worker is running it
+
     def acquire(self):
         self.calls += 1
         if self.calls == 1:
@@ -208,7 +219,7 @@ class _InterruptedOnce:
 
 def test_ctrl_c_while_waiting_still_waits_for_the_range_then_is_raised():
     job = _InterruptedOnce()
-    results, error = parallel._wait_all([job])
+    results, error = parallel._wait_all([job], drop=False)
     assert job.calls == 2 and results == ["done"]
     assert isinstance(error, KeyboardInterrupt)
 

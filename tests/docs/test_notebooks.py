@@ -1,7 +1,7 @@
 """The tutorial notebooks (docs/notebooks/) run headless from top to bottom, as a reader
 would run them, and show what their text promises (drawings, the trace, a trained model).
 
-They run in a Jupyter kernel through nbclient (`pip install -e ".[notebooks]"`; `make
+They run in a Jupyter kernel through nbclient (`pip install -e ".[tutorials]"`; `make
 test` installs it). The docs site renders them executed (mkdocs-jupyter).
 """
 
@@ -19,9 +19,9 @@ REPO = NOTEBOOKS.parent.parent
 
 
 def _execute(name: str):
-    nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[notebooks]' runs the notebooks")
-    nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[notebooks]' runs the notebooks")
-    pytest.importorskip("ipykernel", reason="pip install -e '.[notebooks]' runs the notebooks")
+    nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[tutorials]' runs the notebooks")
+    nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[tutorials]' runs the notebooks")
+    pytest.importorskip("ipykernel", reason="pip install -e '.[tutorials]' runs the notebooks")
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     # The kernel imports ag from this checkout, as `make test` does, even without an install.
     env_path = os.environ.get("PYTHONPATH", "")

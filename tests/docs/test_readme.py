@@ -1,10 +1,10 @@
-"""Every ```python block of README.md runs as pasted, in order, in one namespace.
+"""Every ```python block of README.md and of the guides (docs/*.md) runs as pasted, in order.
 
-A reader pastes the blocks one after another into one interpreter, so they share
-names (a later block may use the `model` an earlier one made). Fragments shown only
-for reading are fenced as ```python notest (GitHub still highlights them) or as
-text, and are not run. The blocks run in a temporary folder, since some write
-files (graph.svg, digits.npz, curves.png).
+A reader pastes a page's blocks one after another into one interpreter, so they share
+names (a later block may use the `model` an earlier one made); each page is its own
+session. Fragments shown only for reading are fenced as ```python notest (GitHub still
+highlights them) or as text, and are not run. The blocks run in a temporary folder,
+since some write files (graph.svg, digits.npz, curves.png).
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# What a page's blocks need beyond ag itself, read from the code: (marker, module or tool, hint).
+NEEDS = [
+    ("load_digits", "sklearn", "scikit-learn (pip install -e '.[tutorials]')"),
+    ("plot_history", "matplotlib", "matplotlib (pip install -e '.[tutorials]')"),
+    ("render(", "dot", "Graphviz's dot (apt-get install graphviz)"),
+]
 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
@@ -30,24 +37,36 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
-BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+def pages_with_code() -> list[Path]:
+    """README.md, then every guide under docs/ that has a python block."""
+    guides = [p for p in sorted((ROOT / "docs").glob("*.md")) if python_blocks(p.read_text(encoding="utf-8"))]
+    return [README, *guides]
+
+
+CASES = [(page.relative_to(ROOT).as_posix(), line, code)
+         for page in pages_with_code() for line, code in python_blocks(page.read_text(encoding="utf-8"))]
 
 
 def test_the_collector_finds_blocks_and_leaves_fragments_out():
     sample = "a\n```python\nx = 1\n```\n```python notest\nundefined()\n```\n```text\n.\n```\n"
     assert python_blocks(sample) == [(3, "x = 1\n")]
-    assert len(BLOCKS) >= 8, "README.md lost its runnable examples"
+    readme_blocks = [c for c in CASES if c[0] == "README.md"]
+    assert len(readme_blocks) >= 5, "README.md lost its runnable examples"
+    guides = {c[0] for c in CASES} - {"README.md"}
+    assert {"docs/tracing.md", "docs/tensors.md", "docs/training.md"} <= guides, guides
+
+
+def test_readme_stays_short():
+    """The README is for a student and an instructor; details belong in the guides."""
+    lines = README.read_text(encoding="utf-8").count("\n")
+    assert lines <= 300, f"README.md has {lines} lines; move details to docs/*.md"
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    """One namespace and one working folder for all the blocks, as one pasted session."""
-    pytest.importorskip("sklearn", reason="README's training block loads digits (pip install -e '.[data]')")
-    pytest.importorskip("matplotlib", reason="README's training block plots (pip install -e '.[plot]')")
-    if shutil.which("dot") is None:
-        pytest.skip("README's drawing block renders with Graphviz's dot (apt-get install graphviz)")
+def sessions(tmp_path_factory):
+    """One namespace per page, all run in one temporary working folder."""
     folder = tmp_path_factory.mktemp("readme")
-    state = {"namespace": {"__name__": "__main__"}, "failed_at": None}
+    state: dict[str, dict] = {}
     cwd = os.getcwd()
     old_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
@@ -62,12 +81,26 @@ def session(tmp_path_factory):
             os.environ["MPLBACKEND"] = old_backend
 
 
-@pytest.mark.parametrize(("line", "code"), BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_readme_block_runs(session, line, code):
+def _skip_unless_available(page: str) -> None:
+    code = "".join(c for p, _, c in CASES if p == page)
+    for marker, need, hint in NEEDS:
+        if marker not in code:
+            continue
+        if need == "dot":
+            if shutil.which("dot") is None:
+                pytest.skip(f"{page} needs {hint}")
+        else:
+            pytest.importorskip(need, reason=f"{page} needs {hint}")
+
+
+@pytest.mark.parametrize(("page", "line", "code"), CASES, ids=[f"{p}:{line}" for p, line, _ in CASES])
+def test_page_block_runs(sessions, page, line, code):
+    _skip_unless_available(page)
+    session = sessions.setdefault(page, {"namespace": {"__name__": "__main__"}, "failed_at": None})
     if session["failed_at"] is not None:
-        pytest.skip(f"the block at README.md:{session['failed_at']} failed, and this one may use its names")
+        pytest.skip(f"the block at {page}:{session['failed_at']} failed, and this one may use its names")
     try:
-        exec(compile(code, f"README.md:{line}", "exec"), session["namespace"])
+        exec(compile(code, f"{page}:{line}", "exec"), session["namespace"])
     except BaseException:
         session["failed_at"] = line
         raise

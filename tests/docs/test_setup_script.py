@@ -92,7 +92,7 @@ def test_tests_without_chromium_warn_and_go_on_but_ci_stops(project):
     done = _setup(root, bin_dir, "test", user_python)
     assert ("'chromium' is missing (sudo apt-get install chromium): the headless-browser tests will be "
             "skipped") in done.stderr
-    assert "installing ag with its extras [data dev notebook notebooks plot]" in done.stderr  # it went on
+    assert "installing ag (ag-autograd) with its extras [dev tutorials]" in done.stderr  # it went on
     in_ci = _setup(root, bin_dir, "test", user_python, ci=True)
     assert in_ci.returncode == 1
     assert "the headless-browser tests needs 'chromium'" in in_ci.stderr

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from grading_problems import seed1
 
 from ag.cli import main
-from ag.exam import generate
 from ag.exam.grade import AnswerFormatError, fill, grade, gradescope_results, parse_answers
 from ag.exam.grade_op import grade_rule
 from ag.exam.handout import answer_template, key_data, write_key
@@ -52,15 +52,15 @@ forward,z9:mul,z9.value,0
 
 @pytest.fixture(scope="module")
 def key():
-    p = generate(seed=1)
-    assert p.code.splitlines()[:3] == ['x = ag.Scalar(-3.0, label="z1:leaf(x)")',
+    p = seed1()
+    assert p.code.splitlines()[1:4] == ['x = ag.Scalar(-3.0, label="z1:leaf(x)")',
                                        'y = ag.Scalar(0.0, label="z2:leaf(y)")',
                                        'w = ag.Scalar(3.0, label="z3:leaf(w)")'], p.code
     return key_data(p)
 
 
 def test_the_template_is_what_the_student_fills(key):
-    blank = answer_template(generate(seed=1))
+    blank = answer_template(seed1())
     assert [ln.rsplit(",", 1)[0] for ln in blank.splitlines()[2:]] == \
         [ln.rsplit(",", 1)[0] for ln in ALL_RIGHT.splitlines()[1:]]
 
@@ -68,7 +68,7 @@ def test_the_template_is_what_the_student_fills(key):
 def test_all_right(key):
     report = grade(key, parse_answers(ALL_RIGHT))
     assert report.score == report.max_score == 15
-    assert report.first_divergence is None and "none, every number is right" in report.text()
+    assert report.first_divergence is None and "none, every answer is right" in report.text()
 
 
 def test_one_early_slip_gets_carried_forward_credit(key):
@@ -85,7 +85,8 @@ def test_one_early_slip_gets_carried_forward_credit(key):
     assert statuses[("2", "z2.grad")] == statuses[("3", "z2.grad")] == "carried forward"
     assert report.first_divergence.explanation == (
         "iteration 1 (z8:log): z6.grad should be 0 + z8.grad / z6.value = 0 + 3 / 1 = 3, you wrote 6")
-    assert "3 answer(s) got full credit carried forward" in report.text()
+    assert ("3 answers got full credit carried forward from an earlier slip: z2.grad (iteration 2), "
+            "z4.grad (iteration 2), z2.grad (iteration 3)") in report.text()
 
 
 def test_a_wrong_value_carries_into_the_backward_pass(key):
@@ -94,8 +95,11 @@ def test_a_wrong_value_carries_into_the_backward_pass(key):
                .replace("forward,z9:mul,z9.value,0", "forward,z9:mul,z9.value,3")
                .replace("0,z9:mul,z7.grad,0", "0,z9:mul,z7.grad,1"))
     report = grade(key, parse_answers(answers))
-    # z8.value wrong; z9.value and z7.grad carried; z5.grad and z3.grad (should then be 1) wrong
-    assert report.score == 12
+    # z8.value wrong; z9.value and z7.grad carried; z5.grad and z3.grad are 1 given the student's
+    # z7.grad = 1, but the student wrote the true 0: the true value is accepted too (item 5)
+    assert report.score == 14
+    statuses = {(c.iteration, c.quantity): c.status for c in report.cells}
+    assert statuses[("5", "z5.grad")] == statuses[("5", "z3.grad")] == "right"
     assert report.first_divergence.explanation.startswith(
         "forward pass: z8 = ag.log(z6) should be ag.log(1) = 0")
 
@@ -108,7 +112,7 @@ def test_a_spreadsheet_export_is_read(key):
 
 
 def test_markdown_answers_and_blanks(key):
-    md = answer_template(generate(seed=1), "md")
+    md = answer_template(seed1(), "md")
     filled = fill(md, key, {("0", "z8.grad"): 3})
     assert grade(key, parse_answers(filled)).score == 15
     blank = grade(key, parse_answers(md))
@@ -130,33 +134,37 @@ def test_wrong_format_names_the_line(text, line, message):
 
 
 def test_a_row_not_in_the_problem_is_refused_or_noted(key):
-    with pytest.raises(AnswerFormatError, match="line 3: z42.grad in iteration 0 is not asked for"):
+    with pytest.raises(AnswerFormatError, match="answers line 3: z42.grad: problem seed 1 has nodes z1 to"):
         grade(key, parse_answers("iteration,node,quantity,answer\n#\n0,z9:mul,z42.grad,1\n"))
     # hidden order: a grad written in the wrong iteration earns nothing and is noted
     report = grade(key, parse_answers("iteration,node,quantity,answer\n0,z9:mul,z3.grad,1\n1,,,\n"))
     assert report.score == 0 and report.extra == [
-        "line 2: iteration 0 works on z9; it does not change z3.grad"]
+        "answers line 2: iteration 0 works on z9, which changes z7.grad, z8.grad; it does not change z3.grad"]
 
 
 def test_hidden_order_template_leaves_the_backward_rows_to_the_student(key):
-    blank = answer_template(generate(seed=1), show_order=False)
+    blank = answer_template(seed1(), show_order=False)
     assert "0,z9:mul" not in blank and "0,,," in blank and "forward,z4:exp,z4.value," in blank
     filled = blank.replace("0,,,\n0,,,", "0,z9:mul,z7.grad,0\n0,z9:mul,z8.grad,3", 1)
     assert grade(key, parse_answers(filled)).score == 2
 
 
 def test_cli_grades_files_and_writes_gradescope_results(key, tmp_path, capsys):
-    write_key([generate(seed=1)], tmp_path / "key.json")
+    write_key([seed1()], tmp_path / "key.json")
     (tmp_path / "alice.csv").write_text(ALL_RIGHT)
     (tmp_path / "bob.csv").write_text(ALL_RIGHT.replace("1,z8:log,z6.grad,3", "1,z8:log,z6.grad,6"))
-    results = tmp_path / "results.json"
-    code = main(["grade", str(tmp_path / "key.json"), str(tmp_path / "alice.csv"), str(tmp_path / "bob.csv"),
-                 "--gradescope", str(results)])
+    files = [str(tmp_path / "key.json"), str(tmp_path / "alice.csv"), str(tmp_path / "bob.csv")]
+    # two students never share one results.json (Gradescope grades one submission per file)
+    assert main(["grade", *files, "--gradescope", str(tmp_path / "results.json")]) == 2
+    assert "one submission per results.json" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+    code = main(["grade", *files, "--gradescope", str(tmp_path / "results")])
     out = capsys.readouterr().out
-    assert code == 0 and "alice.csv: seed 1: score 15 / 15" in out and "bob.csv: seed 1: score" in out
+    assert code == 0 and "alice.csv: seed 1: score 15 / 15" in out and "bob.csv: seed 1: score 14 / 15" in out
     assert "iteration 1 (z8:log): z6.grad should be" in out
-    data = json.loads(results.read_text())
-    assert data["max_score"] == 30 and data["score"] < 30 and len(data["tests"]) == 30
+    alice = json.loads((tmp_path / "results" / "alice.json").read_text())
+    bob = json.loads((tmp_path / "results" / "bob.json").read_text())
+    assert (alice["score"], bob["score"]) == (15, 14) and len(alice["tests"]) == len(bob["tests"]) == 15
     assert gradescope_results([grade(key, parse_answers(ALL_RIGHT))])["score"] == 15
     (tmp_path / "bad.csv").write_text("# seed: 1\niteration,node,quantity,answer\n0,z9:mul\n")
     code = main(["grade", str(tmp_path / "key.json"), str(tmp_path / "bad.csv")])

@@ -43,7 +43,7 @@ def test_missing_cupy_is_reported(reprobe, monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
     assert ag.gpu.is_available(refresh=True) is False
     why = ag.gpu.why_unavailable()
-    assert why.startswith("no CuPy") and 'pip install -e ".[gpu]"' in why
+    assert why.startswith("no CuPy") and 'pip install "ag-autograd[gpu]"' in why
 
 
 def test_broken_cupy_import_is_reported(reprobe, monkeypatch):

@@ -94,7 +94,7 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     from ag.training import History
 
-    with pytest.raises(ImportError, match=r'pip install "ag\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "ag-autograd\[plot\]"'):
         plot_history(History(loss=[1.0]))
 
 

@@ -6,6 +6,7 @@ import pytest
 import ag
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 
 def both(arrays):

@@ -21,7 +21,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 @pytest.fixture(scope="module")
 def executed():
-    hint = "is not installed (pip install -e '.[notebook]')"
+    hint = "is not installed (pip install -e '.[tutorials]')"
     nbformat = pytest.importorskip("nbformat", reason=f"nbformat {hint}")
     nbclient = pytest.importorskip("nbclient", reason=f"nbclient {hint}")
     pytest.importorskip("anywidget", reason=f"anywidget {hint}")

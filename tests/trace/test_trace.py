@@ -70,9 +70,9 @@ def test_observer_removed_after_block_even_on_error():
     assert callable(ag.trace)  # ag.trace is the function that opens a trace
     with pytest.raises(RuntimeError):
         with ag.trace():
-            assert len(autodiff._observers) == 1
+            assert len(autodiff.grad_mode.observers) == 1
             raise RuntimeError("boom")
-    assert autodiff._observers == []
+    assert autodiff.grad_mode.observers == []
     z3.backward()  # untraced: the bare loop
     assert x.grad == 32.0
 
