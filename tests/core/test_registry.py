@@ -219,7 +219,7 @@ def test_dir_ag_is_the_public_api_only():
         assert public in names, public
     for name, op in registry.scalar_ops().items():  # every op, read from the registry
         assert op.op != name or name in names or name == "pow", name  # pow is listed as power
-        assert callable(getattr(ag, name)), name
+        assert op.op != name or callable(getattr(ag, name)), name
     assert "index_add" not in names and "getitem" not in names  # registered public=False
     for name in ag.__all__:
         assert getattr(ag, name) is not None, name
