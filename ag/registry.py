@@ -119,7 +119,6 @@ _ENGINE_OF: dict[type, str | None] = {}  # None: a type known not to be a node (
 # module that defines its node class.
 _DEFINED_IN = {"scalar": "ag.scalar", "tensor": "ag.ops"}
 _NODE_TYPE_IN = {"scalar": "ag.scalar", "tensor": "ag.ops.core"}
-_FROM_TEXT: Any = object()  # arity not given: one input per rule text
 
 
 def define_engine(engine: str, node_type: type) -> None:
@@ -164,7 +163,7 @@ def _reflected(function: Callable) -> Callable:
 
 
 def register(engine: str, name: str, function: Callable | None = None, rules: tuple = (),
-             text: tuple[str, ...] = (), *, arity: int | None = _FROM_TEXT,
+             text: tuple[str, ...] = (), *, arity: Any = ...,
              methods: tuple[str, ...] = (), reflected: tuple[str, ...] = (),
              code: str = "", domain: str | None = None, defined: Callable | None = None,
              safe: Callable | None = None, kinks: tuple[float, ...] = (), n: float | None = None,
@@ -218,7 +217,7 @@ def register(engine: str, name: str, function: Callable | None = None, rules: tu
     if engine not in _OPS:
         raise ValueError(f"register {name!r}: engine must be one of {ENGINES}, not {engine!r}")
     text, rules = tuple(text), tuple(rules)
-    if arity is _FROM_TEXT:
+    if arity is ...:  # not given: one input per rule text
         arity = len(text)
     if arity is not None and len(text) != arity:
         raise ValueError(f"register {name!r}: {arity} inputs but {len(text)} rule texts")
