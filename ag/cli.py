@@ -125,10 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_seed, default=None,
                    help="random seed, a whole number >= 0, for every --kind (default: a fresh one, printed)")
     e.add_argument("--kind", default="scalar",
-                   choices=("scalar", "im2col", "remat", "attention", "network", "softmax"),
+                   choices=("scalar", "im2col", "remat", "attention", "network", "softmax", "optimizer",
+                            "conv"),
                    help="the problem type: scalar backprop (default), im2col shapes/nnz/cost, "
                    "rematerialization, attention shapes, a 1-layer network's or softmax regression's "
-                   "gradients on tiny matrices")
+                   "gradients on tiny matrices, SGD and momentum steps by hand, a convolution by hand; "
+                   "every kind prints as text, markdown, latex or html, to PDF with --pdf, and as a "
+                   "batch (--seeds, --out) with sheets, answer templates and key.json")
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
@@ -432,10 +435,17 @@ def _exam_controls(args: argparse.Namespace) -> dict:
 
 
 def _cmd_exam_question(args: argparse.Namespace) -> int:
-    """The finals' other problem types (--kind): text or Markdown, one seed or a batch."""
+    """The finals' other problem types (--kind): every format, a PDF, or a batch folder."""
     import random
 
-    from ag.exam.handout import parse_seeds
+    from ag.exam.handout import (
+        ChromiumNotFoundError,
+        parse_seeds,
+        print_pdf,
+        question_latex,
+        question_sheets_html,
+        write_question_batch,
+    )
     from ag.exam.questions import question
 
     try:
@@ -444,29 +454,44 @@ def _cmd_exam_question(args: argparse.Namespace) -> int:
         questions = [question(args.kind, s) for s in seeds]
     except ValueError as err:
         raise _Fail(str(err), 2) from None
-    markdown = args.format == "markdown" or args.seeds is not None
-    if args.format in ("latex", "html"):
-        raise _Fail(f"ag exam: --kind {args.kind} prints text or markdown, not {args.format}", 2)
+    answers = not args.no_answers
+    try:
+        if args.seeds is not None:
+            if not args.out:
+                raise _Fail("ag exam: --seeds writes a batch of files; say where with --out DIR", 2)
+            written = write_question_batch(questions, args.out, paper=args.paper, pdf=args.pdf,
+                                           template=args.template)
+            print(f"wrote {len(written)} files to {args.out}/: {len(questions)} {args.kind} sheets, answer "
+                  f"templates, sheets.html, key.html, key.json, {args.kind}-questions.md, {args.kind}-key.md"
+                  + (", sheets.pdf, key.pdf" if args.pdf else ""))
+            print(f"every key checked: {sum(q.checks for q in questions)} answers against the kit")
+            return 0
+        if args.pdf:
+            if not (args.output and args.output.endswith(".pdf")):
+                raise _Fail("ag exam: --pdf prints to the file given with -o NAME.pdf (or a batch with "
+                            "--seeds and --out)", 2)
+            import tempfile
 
-    def show(answers: bool) -> str:
-        return "\n\n".join(q.markdown(answers) if markdown else q.text(answers) for q in questions) + "\n"
-
-    if args.seeds is not None:
-        if not args.out:
-            raise _Fail("ag exam: --seeds writes a batch of files; say where with --out DIR", 2)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{args.kind}-questions.md").write_text(show(False), encoding="utf-8")
-        (out / f"{args.kind}-key.md").write_text(show(True), encoding="utf-8")
-        print(f"wrote {out / (args.kind + '-questions.md')} and {out / (args.kind + '-key.md')} "
-              f"({len(questions)} questions; {sum(q.checks for q in questions)} answers checked "
-              "against the kit)")
-        return 0
-    text = show(not args.no_answers)
+            with tempfile.TemporaryDirectory() as tmp:
+                page = Path(tmp) / "sheet.html"
+                page.write_text(question_sheets_html(questions, paper=args.paper), encoding="utf-8")
+                print_pdf(page, args.output)
+            print(f"wrote {args.output} ({args.kind}, seed {questions[0].seed})")
+            return 0
+    except ChromiumNotFoundError as err:
+        raise _Fail(f"ag exam: {err}") from None
+    if args.format == "html":
+        text = question_sheets_html(questions, answers=answers, paper=args.paper)
+    elif args.format == "latex":
+        text = question_latex(questions[0], answers=answers, paper=args.paper)
+    elif args.format == "markdown":
+        text = "\n\n".join(q.markdown(answers) for q in questions) + "\n"
+    else:
+        text = "\n\n".join(q.text(answers) for q in questions) + "\n"
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output} (seed {questions[0].seed})")
+        print(f"wrote {args.output} ({args.kind}, seed {questions[0].seed})")
     else:
         print(text, end="")
     return 0

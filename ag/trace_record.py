@@ -72,6 +72,12 @@ def _snap(value: Any) -> Any:
     return copy() if copy is not None and is_array(value) else value
 
 
+def _zero_or_none(grad: Any) -> bool:
+    """A grad nobody has written: None, or a zero number (a Scalar's starting grad)."""
+    grad = unwrap(grad)
+    return grad is None or (not is_array(grad) and not hasattr(grad, "shape") and float(grad) == 0.0)
+
+
 def needs_grad(node: Any) -> bool:
     """Whether the backward pass gives ``node`` a grad (Scalars always; Tensors unless
     ``requires_grad=False``).
@@ -234,7 +240,7 @@ class BackwardTrace:
     >>> run.order_text()
     '[z1:leaf(x), z2:mul, z3:mul]'
     >>> run.grads_after(0)
-    {'z1': 0.0, 'z2': 8.0, 'z3': 1.0}
+    {'z1': None, 'z2': 8.0, 'z3': 1.0}
     """
 
     def __init__(self, root: Any, order: list, *, digits: int = DIGITS,
@@ -370,7 +376,9 @@ class BackwardTrace:
     def grads_after(self, k: int) -> dict[str, Any]:
         """Every node's grad after iteration ``k`` (``k=-1``: before the first), in exam order.
 
-        Keys are short exam names (``z1``), in topological order.
+        Keys are short exam names (``z1``), in topological order. A node the pass has not
+        reached yet is ``None`` (the tables' NOT_REACHED), unless it holds a nonzero grad
+        left from an earlier backward call; the root counts as reached (its seed).
         """
         if not -1 <= k < len(self.steps):
             raise IndexError(f"iteration {k} is out of range: this trace has {len(self.steps)}")
@@ -379,7 +387,9 @@ class BackwardTrace:
         for step in self.steps[: k + 1]:
             for node, g in zip(step.node.inputs, step.after):
                 grads[index[id(node)]] = g
-        return {self.name(n): g for n, g in zip(self.order, grads)}
+        reached = self.reached_after(k)
+        return {self.name(n): g if reached[i] or not _zero_or_none(g) else None
+                for i, (n, g) in enumerate(zip(self.order, grads))}
 
     def grad_history(self) -> list[list[Any]]:
         """``history[k][i]``: the grad of ``order[i]`` after iteration ``k`` (k from 0).
@@ -481,7 +491,7 @@ class BackwardTrace:
     def _repr_html_(self) -> str:
         from ag import trace_render
 
-        return trace_render.html_fragment(self)
+        return trace_render.html_table(self)
 
     def __repr__(self) -> str:
         return f"<BackwardTrace of {self.display_name(self.root)}: {len(self.steps)} iterations>"
@@ -624,7 +634,7 @@ class Trace:
 
         if not self.runs:
             return "<p><em>(no backward() call recorded)</em></p>"
-        return "\n".join(trace_render.html_fragment(r) for r in self.runs)
+        return "\n".join(trace_render.html_table(r) for r in self.runs)
 
     def __repr__(self) -> str:
         return f"<Trace: {len(self.runs)} backward call(s)>"

@@ -9,13 +9,12 @@
 >>> "z2:mul" in g.source
 True
 
-Layout: inputs on the left (every leaf in the first column), the output on the right
-(``rankdir=LR``), and for a two-input op the left operand above the right one: edges
-in operand order with ``ordering=in``, each node in the column of its depth with
-invisible constraints between operands (:func:`_operand_order`), and, for the few
-graphs where dot still puts a right operand level or above, a pinned layout solved
-as a small linear program (:func:`_pin_if_out_of_order`). When two ops use the same
-pair of nodes in opposite orders no drawing can satisfy both; it is drawn anyway. Unlabelled nodes are named
+Layout: inputs on the left (every leaf in the first column), the output on the right,
+and for a two-input op the left operand above the right one. Every box is sized from
+its label and placed directly by :mod:`ag.viz_layout` (no solver, no extra Graphviz
+pass), so the rule holds by construction; Graphviz's ``neato`` then only draws the
+pinned boxes and routes the edges. When two ops use the same pair of nodes in opposite
+orders no drawing can satisfy both; it is drawn anyway. Unlabelled nodes are named
 ``z1, z2, ...`` by creation order within the graph (:func:`ag.trace.exam_names`).
 
 Every label goes into an HTML-like Graphviz label after HTML escaping, so quotes,
@@ -34,18 +33,21 @@ from pathlib import Path
 from typing import Any
 
 from ag.autodiff import topological_sort
-from ag.number_format import NOT_REACHED, format_number, preview
+from ag.number_format import MAX_ELEMENTS, NOT_REACHED, format_number, matrix_lines, preview, to_numpy
 from ag.trace_record import BackwardTrace, backward_trace, exam_names, needs_grad
 from ag.trace_render import grad_cell, iteration_title
+from ag.viz_layout import place
 
 __all__ = [
     "draw",
     "to_dot",
     "to_svg",
+    "to_svgs",
     "render",
     "trace",
     "frame",
     "frames",
+    "frame_status",
     "GraphvizNotFoundError",
     "INSTALL_HINT",
     "STYLES",
@@ -66,7 +68,9 @@ STYLES: dict[str, dict[str, str]] = {
     # frame states
     "current": {"fillcolor": "#fde047", "color": "#dc2626", "penwidth": "3"},
     "updated": {"fillcolor": "#bbf7d0", "color": "#15803d", "penwidth": "2.5"},
-    "pending": {"fillcolor": "#f3f4f6", "color": "#d1d5db", "fontcolor": "#9ca3af"},
+    # grey, dashed, yet readable: #4b5563 on #f3f4f6 is 6.9:1 (WCAG AA asks 4.5:1)
+    "pending": {"fillcolor": "#f3f4f6", "color": "#9ca3af", "fontcolor": "#4b5563",
+                "style": "rounded,filled,dashed"},
 }
 KIND_NAMES = {
     "leaf": "leaf (input)",
@@ -127,32 +131,62 @@ def _shape(value: Any) -> tuple | None:
     return tuple(shape)
 
 
-def _value_text(value: Any, digits: int, width: int = 26) -> str:
-    # a compact one-line value: a node stays narrow; the stepper's side panel has the matrices
+# A label is a list of (font, text) lines; its box is sized from them, so the layout
+# knows every box before Graphviz runs. Helvetica's widest common glyphs are ~0.6 em;
+# the matrices are monospace (0.6 em), so their columns line up.
+_FONTS = {"title": ("Helvetica-Bold", 11.0, 0.64), "text": ("Helvetica", 11.0, 0.6),
+          "mono": ("Courier", 10.0, 0.61)}
+_PAD_X, _PAD_Y = 10.0, 6.0  # points around the text of a box
+_NBSP = "\u00a0"  # keeps a matrix's spaces in SVG text
+
+
+def _value_lines(name: str, value: Any, digits: int, max_elements: int, width: int) -> list:
+    """``name = 4`` on one line, or ``name =`` over a small matrix (at most ``max_elements``)."""
+    if isinstance(value, str):  # NOT_REACHED
+        return [("text", f"{name} = {value}")]
     if not _shape(value):
-        return format_number(value, digits)
-    text = preview(value, width=width, digits=min(digits, 3))
-    return re.sub(r" \([\dx]+\)$", "", text)  # the node's shape line already says the shape
+        return [("text", f"{name} = {format_number(value, digits)}")]
+    if to_numpy(value).size <= max_elements:
+        rows = matrix_lines(value, digits)
+        return [("text", f"{name} =")] + [("mono", (row or " ").replace(" ", _NBSP)) for row in rows]
+    text = re.sub(r" \([\dx]+\)$", "", preview(value, width=width, digits=min(digits, 3)))
+    return [("text", f"{name} = {text}")]  # the shape line already says the shape
 
 
-def _node_label(
-    node: Any, display: str, value: Any, grad: Any, *, values: bool, grads: bool, digits: int,
-    show_op: bool = True, grad_text: str | None = None, width: int = 26,
-) -> str:
-    lines = [f"<B>{html_text(display)}</B>"]
+def _label_lines(node: Any, display: str, value: Any, grad: Any, *, values: bool, grads: bool,
+                 digits: int, max_elements: int, show_op: bool = True, width: int = 26) -> list:
+    lines = [("title", str(display))]
     op = getattr(node, "op", "") or ""
     if show_op and op and op not in display:
-        lines.append(f"op: {html_text(op)}")
+        lines.append(("text", f"op: {op}"))
     shape = _shape(value)
     if shape is not None and len(shape) > 0:
-        lines.append(f"shape {html_text(shape)}")
+        lines.append(("text", f"shape {shape}"))
     if values:
-        lines.append(f"value = {html_text(_value_text(value, digits, width))}")
-    if grads and grad_text is not None:
-        lines.append(f"grad = {html_text(grad_text)}")
-    elif grads and grad is not None:
-        lines.append(f"grad = {html_text(_value_text(grad, digits, width))}")
-    return "<" + '<BR ALIGN="CENTER"/>'.join(lines) + ">"
+        lines += _value_lines("value", value, digits, max_elements, width)
+    if grads and grad is not None:
+        lines += _value_lines("grad", grad, digits, max_elements, width)
+    return lines
+
+
+def _html_label(lines: list) -> str:
+    parts = []
+    for font, text in lines:
+        body = html_text(text)
+        if font == "title":
+            body = f"<B>{body}</B>"
+        elif font == "mono":
+            body = f'<FONT FACE="{_FONTS["mono"][0]}" POINT-SIZE="{_FONTS["mono"][1]:g}">{body}</FONT>'
+        parts.append(body)
+    return "<" + '<BR ALIGN="CENTER"/>'.join(parts) + ">"
+
+
+def _box(lines: list, extra: float = 0.0) -> tuple[float, float]:
+    """A box's (width, height) in points for its label lines."""
+    rows = [(font, row) for font, text in lines for row in text.split("\n")]  # a label's own breaks
+    width = max(len(row) * _FONTS[font][1] * _FONTS[font][2] for font, row in rows)
+    height = sum(_FONTS[font][1] * 1.2 for font, _ in rows)
+    return max(54.0, width + 2 * _PAD_X + extra), max(30.0, height + 2 * _PAD_Y + extra)
 
 
 def _has_grads(order: list) -> bool:
@@ -168,211 +202,119 @@ def _has_grads(order: list) -> bool:
     return False
 
 
+def _labels(order: list, values: list, grads: list | None, *, show_values: bool, show_grads: bool,
+            op_nodes: bool, digits: int, max_elements: int) -> list[list]:
+    _, display = exam_names(order)
+    out = []
+    for i, node in enumerate(order):
+        title = getattr(node, "label", "") or display[id(node)]  # a label keeps its line breaks
+        grad = grads[i] if (grads is not None and show_grads) else None
+        out.append(_label_lines(node, str(title), values[i], grad, values=show_values,
+                                grads=show_grads, digits=digits, max_elements=max_elements,
+                                show_op=not op_nodes))
+    return out
+
+
+def _sizes(order: list, labels: list[list], root: Any, op_nodes: bool) -> dict[Any, tuple[float, float]]:
+    sizes = {}
+    for node, lines in zip(order, labels):
+        sizes[id(node)] = _box(lines, 8.0 if node is root else 0.0)  # the output's double border
+        if op_nodes and node.inputs:
+            sizes[(id(node), "op")] = _box([("text", getattr(node, "op", "") or "?")], 8.0)
+    return sizes
+
+
 def _build(
     root: Any,
     order: list,
-    values: list,
-    grads: list | None,
+    labels: list[list],
     *,
-    show_values: bool,
-    show_grads: bool,
     op_nodes: bool,
     legend: bool,
     title: str | None,
     status: list[str] | None,
-    digits: int,
     graph_name: str = "ag",
-    grad_texts: list[str | None] | None = None,
-    sizes: dict[str, tuple[str, str]] | None = None,
+    sizes: dict[Any, tuple[float, float]] | None = None,
+    direction: str = "LR",
 ) -> Any:
+    """The Digraph: every box sized from its label and pinned where :mod:`ag.viz_layout` puts it."""
     graphviz = _graphviz()
-    short, display = exam_names(order)
-    g = graphviz.Digraph(graph_name)
-    g.attr(rankdir="LR", nodesep="0.25", ranksep="0.45", fontname="Helvetica")
-    g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
-    g.attr("edge", color="#6b7280", arrowsize="0.7")
+    sizes = sizes or _sizes(order, labels, root, op_nodes)
+    pos = place(order, sizes, op_nodes=op_nodes, direction=direction)
+    g = graphviz.Digraph(graph_name, engine="neato")
+    g.attr(splines="true" if len(order) <= _SPLINE_LIMIT else "line", overlap="true",
+           outputorder="edgesfirst", fontname="Helvetica", pad="0.1")
+    g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11",
+           fixedsize="true")
+    g.attr("edge", color="#4b5563", arrowsize="0.7")
     if title:
         g.attr(label="<" + html_text(title) + ">", labelloc="t", fontsize="13")
     ids = {id(n): f"n{i}" for i, n in enumerate(order)}
     kinds_used: list[str] = []
+
+    def box(name: str, key: Any, **attrs: str) -> None:
+        (x, y), (w, h) = pos[key], sizes[key]
+        g.node(name, pos=f"{x / 72:.3f},{y / 72:.3f}!", width=f"{w / 72:.3f}", height=f"{h / 72:.3f}",
+               **attrs)
+
     for i, node in enumerate(order):
         kind = node_kind(node, root)
         attrs = dict(STYLES[kind])
         state = status[i] if status is not None else None
         if state in _FRAME_STATES:
             attrs.update(STYLES[state])
+            attrs["class"] = f"ag-{state}"
         if kind not in kinds_used:
             kinds_used.append(kind)
         nid = ids[id(node)]
-        grad = grads[i] if (grads is not None and show_grads) else None
-        title = getattr(node, "label", "") or display[id(node)]  # a label keeps its line breaks
-        label = _node_label(
-            node, str(title), values[i], grad, values=show_values, grads=show_grads,
-            digits=digits, show_op=not op_nodes,
-            grad_text=grad_texts[i] if grad_texts is not None and show_grads else None,
-            width=20 if status is not None else 26,  # frames: narrower nodes, the side panel has all
-        )
-        if sizes and nid in sizes:  # the same box in every frame: the layout does not move
-            attrs.update(width=sizes[nid][0], height=sizes[nid][1], fixedsize="true")
-        g.node(nid, label=label, **attrs)
+        box(nid, id(node), label=_html_label(labels[i]), **attrs)
         if not node.inputs:
             continue
-        head = nid
+        target = nid
         if op_nodes:
-            head = f"{nid}op"
+            target = f"{nid}op"
             op_attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#f9fafb", "fontsize": "10"}
-            if sizes and head in sizes:
-                op_attrs.update(width=sizes[head][0], height=sizes[head][1], fixedsize="true")
             if state == "pending":
                 op_attrs.update(fontcolor=STYLES["pending"]["fontcolor"], color=STYLES["pending"]["color"])
-            g.node(head, label="<" + html_text(getattr(node, "op", "") or "?") + ">", **op_attrs)
-        if len(node.inputs) > 1:  # edges in operand order, kept in that order (left on top)
-            g.node(head, ordering="in")
+            box(target, (id(node), "op"), label="<" + html_text(getattr(node, "op", "") or "?") + ">",
+                **op_attrs)
         for inp in node.inputs:
-            g.edge(ids[id(inp)], head)
+            g.edge(ids[id(inp)], target)
         if op_nodes:
-            g.edge(head, nid)
-    constraints = _operand_order(g, order, ids, op_nodes)
-    if legend:  # one table node: a cluster next to rank constraints crashes dot 2.43
-        rows = []
-        if status is not None:  # a frame: every state, so each frame has the same legend
-            kinds_used += list(_FRAME_STATES)
-        for k in sorted(kinds_used, key=list(STYLES).index):
-            attrs = dict(STYLES[k])
-            if k in _FRAME_STATES:
-                attrs = {**STYLES["intermediate"], **attrs}
-            font = attrs.get("fontcolor", "#000000")
-            rows.append(f'<TR><TD BGCOLOR="{attrs["fillcolor"]}" COLOR="{attrs["color"]}" BORDER="1" '
-                        f'STYLE="ROUNDED"><FONT POINT-SIZE="9" COLOR="{font}">'
-                        f"{html_text(KIND_NAMES[k])}</FONT></TD></TR>")
-        g.node("legend", shape="plaintext", style="", margin="0", label=(
-            '<<TABLE BORDER="1" STYLE="ROUNDED,DASHED" COLOR="#9ca3af" CELLBORDER="0" CELLSPACING="3">'
-            '<TR><TD><FONT POINT-SIZE="10">legend</FONT></TD></TR>' + "".join(rows) + "</TABLE>>"))
-    _pin_if_out_of_order(g, constraints)
+            g.edge(target, nid)
+    if legend:
+        _legend_node(g, kinds_used, status is not None, pos, sizes, direction)
     return g
 
 
-def _operand_order(g: Any, order: list, ids: dict[int, str], op_nodes: bool) -> None:
-    """Make Graphviz keep every two-input op's left operand above its right one.
-
-    ``ordering=in`` alone only orders edges next to the op, so an operand in another
-    column can end up level with or above the left one (2 of 206 ops once did). Here
-    each node gets the column of its depth (leaves all in the first), nodes sharing a
-    column are chained in operand order by invisible edges, and an operand in another
-    column than the right one gets an invisible stand-in placed above the right operand
-    in that column and tied to the operand by a heavy straight edge.
-    """
-    step = 2 if op_nodes else 1
-    column: dict[int, int] = {}
-    for node in order:  # inputs come before their users in the order
-        column[id(node)] = step * (1 + max(column[id(i)] for i in node.inputs)) if node.inputs else 0
-    by_column: dict[int, list[str]] = {}
-    for node in order:
-        by_column.setdefault(column[id(node)], []).append(ids[id(node)])
-    above: list[tuple[str, str]] = []  # (upper, lower) pairs in one column
-    pairs: list[tuple[str, str]] = []
-    for node in order:
-        if len(node.inputs) != 2 or node.inputs[0] is node.inputs[1]:
-            continue
-        left, right = node.inputs
-        a, b = ids[id(left)], ids[id(right)]
-        pairs.append((a, b))
-        ca, cb = column[id(left)], column[id(right)]
-        if ca == cb:
-            above.append((a, b))
-            continue
-        shadow = f"{a}_above_{b}"
-        by_column[cb].append(shadow)
-        g.node(shadow, label="", shape="point", width="0", height="0", style="invis")
-        above.append((shadow, b))
-        tail, head = (shadow, a) if cb < ca else (a, shadow)  # along the columns: ranks stay
-        g.edge(tail, head, style="invis", weight="50")
-    for c, names in sorted(by_column.items()):
-        with g.subgraph() as same:
-            same.attr(rank="min" if c == 0 else "same")
-            for name in names:
-                same.node(name)
-            for upper, lower in above:
-                if upper in names and lower in names:
-                    same.edge(upper, lower, style="invis")
-    return pairs
+_SPLINE_LIMIT = 300  # nodes; a bigger drawing gets straight edges (routing round boxes is slow)
 
 
-_PIN_LIMIT = 300  # nodes; a bigger drawing keeps dot's own layout
-
-
-def _plain_positions(text: str) -> dict[str, tuple[float, float, float, float]]:
-    """``name -> (x, y, width, height)`` in inches from Graphviz's ``plain`` output."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 6 and parts[0] == "node":
-            out[parts[1]] = (float(parts[2]), float(parts[3]), float(parts[4]), float(parts[5]))
-    return out
-
-
-def _pin_if_out_of_order(g: Any, pairs: list[tuple[str, str]]) -> None:
-    """If dot still put a right operand level with or above its left one, move nodes up or
-    down (x kept) as little as possible so every left operand is above, and pin them.
-
-    dot's coordinates cannot be told "this node above that one" across columns; the
-    constraints of :func:`_operand_order` make it rare (4 of 486 ops over 200 problems),
-    and this fixes the rest: a linear program keeps each column's order and spacing,
-    puts each left operand at least 0.3 in above its right one and moves the nodes the
-    least in total. The drawing is then laid out by ``neato`` with every node pinned.
-    Needs ``dot`` (without it nothing is rendered anyway) and skips contradictory
-    orders (``z1*z2`` and ``z2*z1`` in one graph) and big graphs.
-    """
-    import shutil
-
-    if not pairs or shutil.which("dot") is None or len(g.body) > 4 * _PIN_LIMIT:
-        return
-    graphviz = _graphviz()
-    try:
-        pos = _plain_positions(g.pipe(format="plain").decode("utf-8"))
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
-        return
-    gap = 0.3
-    if all(pos[a][1] >= pos[b][1] + gap - 1e-6 for a, b in pairs if a in pos and b in pos):
-        return
-    import numpy as np
-    from scipy.optimize import linprog
-
-    names = list(pos)
-    k = {n: i for i, n in enumerate(names)}
-    n = len(names)
-    rows, rhs = [], []
-
-    def at_least(upper: str, lower: str, d: float) -> None:  # y[upper] - y[lower] >= d
-        row = np.zeros(2 * n)
-        row[k[upper]], row[k[lower]] = -1.0, 1.0
-        rows.append(row)
-        rhs.append(-d)
-
-    columns: dict[float, list[str]] = {}
-    for name, (x, *_rest) in pos.items():
-        columns.setdefault(round(x, 2), []).append(name)
-    for members in columns.values():
-        members.sort(key=lambda m: -pos[m][1])
-        for upper, lower in zip(members, members[1:]):
-            at_least(upper, lower, (pos[upper][3] + pos[lower][3]) / 2 + 0.1)
-    for a, b in pairs:
-        at_least(a, b, gap)
-    for name in names:  # t >= |y - y0|
-        for sign in (1.0, -1.0):
-            row = np.zeros(2 * n)
-            row[k[name]], row[n + k[name]] = sign, -1.0
-            rows.append(row)
-            rhs.append(sign * pos[name][1])
-    cost = np.concatenate([np.zeros(n), np.ones(n)])
-    bounds = [(None, None)] * n + [(0, None)] * n
-    result = linprog(cost, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=bounds, method="highs")
-    if not result.success:
-        return
-    for name in names:
-        g.node(name, pos=f"{pos[name][0]:.4f},{result.x[k[name]]:.4f}!")
-    g.engine = "neato"
-    g.attr(splines="true", overlap="true")
+def _legend_node(g: Any, kinds_used: list[str], frame: bool, pos: dict, sizes: dict, direction: str) -> None:
+    """One table node beside the drawing (right of it; below it when drawn top to bottom)."""
+    if frame:  # a frame: every state, so each frame has the same legend
+        kinds_used = kinds_used + list(_FRAME_STATES)
+    rows = []
+    kinds = sorted(kinds_used, key=list(STYLES).index)
+    for k in kinds:
+        attrs = dict(STYLES[k])
+        if k in _FRAME_STATES:
+            attrs = {**STYLES["intermediate"], **attrs}
+        font = attrs.get("fontcolor", "#000000")
+        rows.append(f'<TR><TD BGCOLOR="{attrs["fillcolor"]}" COLOR="{attrs["color"]}" BORDER="1" '
+                    f'STYLE="ROUNDED"><FONT POINT-SIZE="9" COLOR="{font}">'
+                    f"{html_text(KIND_NAMES[k])}</FONT></TD></TR>")
+    w = 36 + 9 * 0.62 * max(len(KIND_NAMES[k]) for k in kinds)
+    h = 26 + 21 * len(kinds)
+    right = max(x + sizes[k][0] / 2 for k, (x, _) in pos.items())
+    top = max(y + sizes[k][1] / 2 for k, (_, y) in pos.items())
+    bottom = min(y - sizes[k][1] / 2 for k, (_, y) in pos.items())
+    left = min(x - sizes[k][0] / 2 for k, (x, _) in pos.items())
+    x, y = (right + 20 + w / 2, top - h / 2) if direction == "LR" else (left + w / 2, bottom - 20 - h / 2)
+    g.node("legend", shape="plaintext", style="", margin="0", pos=f"{x / 72:.3f},{y / 72:.3f}!",
+           width=f"{w / 72:.3f}", height=f"{h / 72:.3f}", label=(
+               '<<TABLE BORDER="1" STYLE="ROUNDED,DASHED" COLOR="#6b7280" CELLBORDER="0" CELLSPACING="3">'
+               '<TR><TD><FONT POINT-SIZE="10">legend</FONT></TD></TR>' + "".join(rows) + "</TABLE>>"))
 
 
 def draw(
@@ -384,13 +326,17 @@ def draw(
     legend: bool = True,
     title: str | None = None,
     digits: int = 4,
+    max_elements: int = MAX_ELEMENTS,
+    direction: str = "LR",
 ) -> Any:
     """Draw the graph that computes ``root`` as a ``graphviz.Digraph`` (exam layout).
 
     Each node shows its name (label, or ``z<k>:<op>``), its op, its value and, once
-    backward has run, its grad; Tensor nodes show their shape and a short preview.
-    ``values=False, grads=False`` gives a blank exam sheet; ``op_nodes=True`` draws
-    each op as its own small node between the inputs and the result.
+    backward has run, its grad; a Tensor node shows its shape, and its value and grad
+    as small aligned matrices up to ``max_elements`` elements (a one-line preview
+    beyond). ``values=False, grads=False`` gives a blank exam sheet; ``op_nodes=True``
+    draws each op as its own small node between the inputs and the result;
+    ``direction="TB"`` draws inputs on top and the output at the bottom (long chains).
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="x"); y = ag.Scalar(3.0, label="y")
@@ -400,11 +346,10 @@ def draw(
     """
     order = topological_sort(root)
     show_grads = _has_grads(order) if grads is None else grads
-    return _build(
-        root, order, [n.value for n in order], [n.grad for n in order],
-        show_values=values, show_grads=show_grads, op_nodes=op_nodes, legend=legend,
-        title=title, status=None, digits=digits,
-    )
+    labels = _labels(order, [n.value for n in order], [n.grad for n in order], show_values=values,
+                     show_grads=show_grads, op_nodes=op_nodes, digits=digits, max_elements=max_elements)
+    return _build(root, order, labels, op_nodes=op_nodes, legend=legend, title=title, status=None,
+                  direction=direction)
 
 
 def _as_graph(obj: Any, **options: Any) -> Any:
@@ -427,6 +372,9 @@ def to_dot(obj: Any, **options: Any) -> str:
 def _pipe(graph: Any, fmt: str) -> bytes:
     graphviz = _graphviz()
     try:
+        if isinstance(graph, list):  # several graphs through one Graphviz process
+            source = "\n".join(g.source for g in graph).encode("utf-8")
+            return graphviz.pipe(graph[0].engine, fmt, source)
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError(
@@ -447,6 +395,27 @@ def to_svg(obj: Any, **options: Any) -> str:
     svg = _pipe(_as_graph(obj, **options), "svg").decode("utf-8")
     start = svg.find("<svg")
     return svg[start:] if start >= 0 else svg
+
+
+def to_svgs(graphs: list) -> list[str]:
+    """SVG text of each ``Digraph`` (all with one engine), rendered by one Graphviz process.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
+    >>> svgs = to_svgs(frames(run, fixed_layout=True))
+    >>> len(svgs), all(s.startswith("<svg") for s in svgs)
+    (3, True)
+    """
+    if not graphs:
+        return []
+    if len({g.engine for g in graphs}) > 1:
+        raise ValueError("to_svgs: the graphs must share one layout engine")
+    text = _pipe(list(graphs), "svg").decode("utf-8")
+    svgs = [part[part.find("<svg"):] for part in text.split("<?xml")[1:]]
+    if len(svgs) != len(graphs):  # not expected; each graph on its own then
+        return [to_svg(g) for g in graphs]
+    # the graph after the first is "page0,k_graph0" in one stream: named as on its own
+    return [re.sub(r'id="page\d+,\d+_graph0"', 'id="graph0"', svg.rstrip() + "\n", count=1) for svg in svgs]
 
 
 def render(obj: Any, path: str | Path, *, dpi: float | None = None, **options: Any) -> Path:
@@ -495,38 +464,6 @@ def trace(root: Any, *args: Any, **kwargs: Any) -> BackwardTrace:
     return backward_trace(root, *args, **kwargs)
 
 
-def frame(
-    run: BackwardTrace,
-    k: int,
-    *,
-    values: bool = True,
-    op_nodes: bool = False,
-    legend: bool = True,
-    title: bool | str = True,
-    digits: int = 4,
-) -> Any:
-    """The graph after iteration ``k`` of a trace: the current node highlighted, the nodes
-    that just received a grad in green, unvisited ones greyed.
-
-    Grads shown are those after iteration ``k`` (NOT_REACHED before the pass reaches a
-    node); ``title=True`` puts the rule applied in the graph's title (the stepper puts it
-    in its side panel instead: ``title=False``).
-
-    >>> import ag
-    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
-    >>> g = frame(ag.backward_trace(z3), 1)
-    >>> "grad = 32" in g.source and "iteration 1" in g.source
-    True
-    """
-    n = len(run.steps)
-    if not 0 <= k < n:
-        raise IndexError(f"frame: iteration {k} is out of range; the trace of "
-                         f"{run.display_name(run.root)} has {n} iterations (0..{n - 1})")
-    grads = list(run.grad_history()[k]) if n else list(run.initial_grads)
-    return _frame(run, k, grads, values=values, op_nodes=op_nodes, legend=legend, title=title,
-                  digits=digits)
-
-
 def _frame_title(run: BackwardTrace, k: int, digits: int) -> str:
     step = run.steps[k]
     head = f"{iteration_title(k, len(run.steps))}: {run.display_name(step.node)}"
@@ -534,7 +471,14 @@ def _frame_title(run: BackwardTrace, k: int, digits: int) -> str:
     return head + ("\n" + "\n".join(lines) if lines else "\n(a leaf: nothing to do)")
 
 
-def _frame_status(run: BackwardTrace, k: int) -> list[str]:
+def frame_status(run: BackwardTrace, k: int) -> list[str]:
+    """Each node's state after iteration ``k``: ``current``, ``updated``, ``pending`` or ``done``.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace(x * x)
+    >>> frame_status(run, 0)
+    ['updated', 'current']
+    """
     index = run.index
     status = ["pending"] * len(run.order)
     status[index[id(run.root)]] = "done"
@@ -548,75 +492,90 @@ def _frame_status(run: BackwardTrace, k: int) -> list[str]:
     return status
 
 
-def _grad_texts(run: BackwardTrace, k: int, grads: list, digits: int) -> list[str | None]:
+def _frame_grads(run: BackwardTrace, k: int, grads: list, digits: int) -> list[Any]:
+    """What each node's grad line shows: None (no line), NOT_REACHED, or the grad."""
     reached = run.reached_after(k)
-    out: list[str | None] = []
+    out: list[Any] = []
     for i, node in enumerate(run.order):
         if not needs_grad(node):
             out.append(None)
         elif not reached[i] and grad_cell(run, k, i, grads, digits) == NOT_REACHED:
             out.append(NOT_REACHED)
         else:
-            out.append(_value_text(grads[i], digits, 20))
+            out.append(grads[i])
     return out
 
 
-def _frame(run: BackwardTrace, k: int, grads: list, *, values: bool, op_nodes: bool,
-           legend: bool, title: bool | str, digits: int,
-           sizes: dict[str, tuple[str, str]] | None = None,
-           grad_texts: list[str | None] | None = None) -> Any:
-    text = _frame_title(run, k, digits) if title is True else (title or None)
-    return _build(
-        run.root, run.order, run.values, grads, show_values=values, show_grads=True,
-        op_nodes=op_nodes, legend=legend, title=text, status=_frame_status(run, k), digits=digits,
-        graph_name=f"iteration{k}",
-        grad_texts=grad_texts if grad_texts is not None else _grad_texts(run, k, grads, digits),
-        sizes=sizes,
-    )
+def _frame_labels(run: BackwardTrace, k: int, grads: list, opts: dict) -> list[list]:
+    return _labels(run.order, run.values, _frame_grads(run, k, grads, opts["digits"]),
+                   show_values=opts["values"], show_grads=True, op_nodes=opts["op_nodes"],
+                   digits=opts["digits"], max_elements=opts["max_elements"])
 
 
-def _fixed_sizes(run: BackwardTrace, history: list, options: dict) -> dict[str, tuple[str, str]]:
-    """Each node's box, sized for its longest label over all frames (one ``dot`` run).
+def _frame(run: BackwardTrace, k: int, labels: list[list], opts: dict,
+           sizes: dict[Any, tuple[float, float]] | None = None) -> Any:
+    title = opts["title"]
+    text = _frame_title(run, k, opts["digits"]) if title is True else (title or None)
+    return _build(run.root, run.order, labels, op_nodes=opts["op_nodes"], legend=opts["legend"],
+                  title=text, status=frame_status(run, k), graph_name=f"iteration{k}", sizes=sizes,
+                  direction=opts["direction"])
 
-    Frames drawn with these fixed sizes (and a title of constant size) get the same
-    layout from dot, so the nodes do not jump between iterations.
+
+def frame(run: BackwardTrace, k: int, **options: Any) -> Any:
+    """The graph after iteration ``k`` of a trace: the current node highlighted, the nodes
+    that just received a grad in green, unvisited ones greyed.
+
+    Grads shown are those after iteration ``k`` (NOT_REACHED before the pass reaches a
+    node); ``title=True`` puts the rule applied in the graph's title (the stepper puts it
+    in its side panel instead: ``title=False``). Options as :func:`draw`'s (``values``,
+    ``op_nodes``, ``legend``, ``digits``, ``max_elements``, ``direction``) and ``title``.
+
+    >>> import ag
+    >>> x = ag.Scalar(2.0, label="z1:leaf(x)"); z2 = x * x; z3 = z2 * z2
+    >>> g = frame(ag.backward_trace(z3), 1)
+    >>> "grad = 32" in g.source and "iteration 1" in g.source
+    True
     """
-    import json
-
-    longest: list[str | None] = [None] * len(run.order)
-    digits = options["digits"]
-    for k in range(len(run.steps)):
-        for i, t in enumerate(_grad_texts(run, k, history[k], digits)):
-            if t is not None and (longest[i] is None or len(t) > len(longest[i])):
-                longest[i] = t
-    sizing = _frame(run, 0, list(history[-1]), **{**options, "title": False}, grad_texts=longest)
-    layout = json.loads(_pipe(sizing, "json"))
-    return {obj["name"]: (obj["width"], obj["height"]) for obj in layout.get("objects", [])
-            if "width" in obj and "height" in obj}
+    n = len(run.steps)
+    if not 0 <= k < n:
+        raise IndexError(f"frame: iteration {k} is out of range; the trace of "
+                         f"{run.display_name(run.root)} has {n} iterations (0..{n - 1})")
+    opts = _frame_options(options)
+    return _frame(run, k, _frame_labels(run, k, list(run.grad_history()[k]), opts), opts)
 
 
 def frames(run: BackwardTrace, *, fixed_layout: bool = False, **options: Any) -> list[Any]:
     """One graph per iteration of a trace (see :func:`frame`).
 
-    ``fixed_layout=True`` gives every node the same box in every frame, so the drawing
-    does not move between iterations (this runs ``dot`` once to size the boxes); the
-    frame title (``title=True``) is left out then, since its size changes from frame to
-    frame. The stepper draws its frames this way.
+    ``fixed_layout=True`` gives every node the same box, in the same place, in every
+    frame (each box sized for its largest label over the pass), so the drawing does not
+    move between iterations; the frame title (``title=True``) is left out then, since
+    its size changes from frame to frame. The stepper draws its frames this way.
 
     >>> import ag
     >>> x = ag.Scalar(2.0, label="x"); run = ag.backward_trace((x * x) * x)
     >>> len(frames(run)) == len(run.steps) == 3
     True
     """
+    opts = _frame_options(options)
     history = run.grad_history()
-    opts = {**_FRAME_DEFAULTS, **options}
+    labels = [_frame_labels(run, k, list(history[k]), opts) for k in range(len(run.steps))]
     sizes = None
     if fixed_layout and run.steps:
         opts["title"] = False if opts["title"] is True else opts["title"]
-        sizes = _fixed_sizes(run, history, opts)
-    return [_frame(run, k, list(history[k]), **opts, sizes=sizes) for k in range(len(run.steps))]
+        each = [_sizes(run.order, frame_labels, run.root, opts["op_nodes"]) for frame_labels in labels]
+        sizes = {key: (max(s[key][0] for s in each), max(s[key][1] for s in each)) for key in each[0]}
+    return [_frame(run, k, labels[k], opts, sizes) for k in range(len(run.steps))]
 
 
 _FRAME_DEFAULTS: dict[str, Any] = {
     "values": True, "op_nodes": False, "legend": True, "title": True, "digits": 4,
+    "max_elements": MAX_ELEMENTS, "direction": "LR",
 }
+
+
+def _frame_options(options: dict) -> dict[str, Any]:
+    unknown = set(options) - set(_FRAME_DEFAULTS)
+    if unknown:
+        raise TypeError(f"frames: unknown option(s) {sorted(unknown)}; known: {sorted(_FRAME_DEFAULTS)}")
+    return {**_FRAME_DEFAULTS, **options}

@@ -11,6 +11,10 @@ Any number of steppers can live in one notebook: each widget renders its own
 both ways: ``w.iteration = 3`` moves the stepper, and stepping in the page updates it.
 The arrow, Home and End keys step a stepper that has focus (click it first).
 
+Where no widget front end runs (GitHub, nbconvert, a docs site built from saved
+outputs), the output's ``text/html`` is the offline stepper itself (:func:`static_html`),
+so the page still shows a working stepper.
+
 Needs anywidget, which the ``tutorials`` extra installs: ``pip install "ag-autograd[tutorials]"``.
 """
 
@@ -21,7 +25,7 @@ from typing import Any
 from ag.stepper import CSS, SCRIPT, fragment
 from ag.trace_record import BackwardTrace
 
-__all__ = ["Stepper", "stepper", "ESM"]
+__all__ = ["Stepper", "stepper", "static_html", "ESM"]
 
 _MISSING = (
     'ag.widget needs anywidget: pip install "ag-autograd[tutorials]" (or pip install anywidget); '
@@ -41,7 +45,7 @@ function render({ model, el }) {
   };
   const follow = () => { root.agShow(model.get("iteration")); };
   model.on("change:iteration", follow);
-  follow();
+  root.agShow(model.get("iteration"), false);  // rendering a cell does not scroll the page
   return () => model.off("change:iteration", follow);
 }
 export default { render };
@@ -73,6 +77,15 @@ if anywidget is not None:
             super().__init__(html=fragment(run, **options), count=len(run.steps))
             self.run = run
 
+        def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+            """The widget view, plus the offline stepper as ``text/html``: a page without the
+            widget's front end (GitHub, nbconvert, a docs site) shows a working stepper."""
+            bundle = super()._repr_mimebundle_(**kwargs)
+            data = bundle[0] if isinstance(bundle, tuple) else bundle
+            if isinstance(data, dict):
+                data["text/html"] = static_html(self.html)
+            return bundle
+
         @traitlets.validate("iteration")
         def _clamp(self, proposal: Any) -> int:
             return max(0, min(int(proposal["value"]), max(self.count - 1, 0)))
@@ -84,6 +97,16 @@ else:
 
         def __init__(self, run: BackwardTrace, **options: Any) -> None:
             raise ImportError(_MISSING)
+
+
+def static_html(fragment_html: str) -> str:
+    """A stepper fragment with its style and script, for a page that runs no widget code.
+
+    >>> "agStepperInit(" in static_html('<div class="ag-stepper"></div>')
+    True
+    """
+    init = ("document.querySelectorAll('.ag-stepper').forEach(function (r) { agStepperInit(r); });")
+    return f"<style>{CSS}</style>\n{fragment_html}\n<script>{SCRIPT}\n{init}</script>"
 
 
 def stepper(run: BackwardTrace, **options: Any) -> Stepper:

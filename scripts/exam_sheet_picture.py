@@ -2,10 +2,13 @@
 
     PYTHONPATH=$PWD python scripts/exam_sheet_picture.py            # docs/exam_sheet.png
     PYTHONPATH=$PWD python scripts/exam_sheet_picture.py --out DIR --widths 1400,1024
+    PYTHONPATH=$PWD python scripts/exam_sheet_picture.py --kinds    # docs/screenshots/exam-KIND.png
 
 The sheet is opened in headless Chromium with print media emulated (what the
 printer gets: page width, no screen frame) and captured page by page; with
-``--widths`` it also captures the screen view at those window widths. Needs
+``--widths`` it also captures the screen view at those window widths. With
+``--kinds`` it captures one student sheet of every ``ag exam --kind`` (and the
+scalar one) at 1400 px, saved small (a 64-colour palette) under docs/screenshots/. Needs
 Chromium and the ``websocket-client`` package (the ``dev`` extra).
 """
 
@@ -26,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ag.exam import generate  # noqa: E402
-from ag.exam.handout import find_chromium, sheet_html  # noqa: E402
+from ag.exam.handout import find_chromium, question_sheets_html, sheet_html  # noqa: E402
+from ag.exam.questions import QUESTION_KINDS, question  # noqa: E402
 
 
 class Page:
@@ -94,13 +98,46 @@ class Page:
         self.proc.wait(timeout=10)
 
 
+def small_png(path: Path) -> Path:
+    """Save ``path`` again with a 64-colour palette (a sheet is black on white: nothing is lost)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.convert("RGB").quantize(colors=64).save(path, optimize=True)
+    return path
+
+
+def kind_pictures(out: Path, width: int = 1400, seed: int = 2) -> list[Path]:
+    """One student sheet per kind, screen view at ``width`` px: ``out/exam-KIND.png``."""
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Page(tmp + "/profile")
+        try:
+            pages = {"scalar": sheet_html(generate(seed=seed))}
+            pages.update({kind: question_sheets_html([question(kind, seed)]) for kind in QUESTION_KINDS})
+            for kind, html in pages.items():
+                page_file = Path(tmp) / f"{kind}.html"
+                page_file.write_text(html, encoding="utf-8")
+                page.open(page_file.as_uri(), width, 900)
+                written.append(small_png(page.shot(out / f"exam-{kind}.png")))
+        finally:
+            page.close()
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--paper", default="letter", choices=("letter", "a4"))
     parser.add_argument("--out", default=str(ROOT / "docs"))
     parser.add_argument("--widths", default="", help="also capture the screen view at these widths")
+    parser.add_argument("--kinds", action="store_true",
+                        help="one sheet per kind at 1400 px into docs/screenshots/exam-KIND.png")
     args = parser.parse_args(argv)
+    if args.kinds:
+        for path in kind_pictures(ROOT / "docs" / "screenshots"):
+            print(path)
+        return 0
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
         page_file = Path(tmp) / "sheet.html"

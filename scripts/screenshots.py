@@ -6,6 +6,8 @@ Writes, at 1400x1000 and 1024x768 CSS px:
 
 * ``problem-1-3-{1400,1024}.png``: exam problem 1.3 (Scalars), at iteration 4;
 * ``softmax-regression-{1400,1024}.png``: the softmax regression (Tensors), at iteration 6;
+* ``attention-{0,3,LAST}-{1400,1024}.png``: the finals' SingleHeadAttention block at its
+  first, fourth and last iteration (the stepper scrolls the current node into view);
 
 and ``notebook-two-steppers.png`` (1400 px wide): docs/notebooks/two-steppers.ipynb
 executed headless by nbclient, its cells laid out as a notebook does, each widget output
@@ -175,15 +177,22 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        attention = exercise_trace("attention_block")
+        last = len(attention.steps) - 1
+        attention_page = stepper.write_html(attention, tmp / "att.html",
+                                            title="The finals' SingleHeadAttention")
         pages = {
             "problem-1-3": (stepper.write_html(exercise_trace("problem_1_3"), tmp / "p13.html",
-                                               title="Exam problem 1.3"), 4),
+                                               title="Exam problem 1.3"), [4]),
             "softmax-regression": (stepper.write_html(exercise_trace("softmax_regression"), tmp / "sr.html",
-                                                      title="Softmax regression"), 6),
+                                                      title="Softmax regression"), [6]),
+            "attention": (attention_page, [0, 3, last]),
         }
-        for name, (page, k) in pages.items():
-            for width, height in SIZES:
-                shoot(f"{page.as_uri()}#{k}", out / f"{name}-{width}.png", width, height)
+        for name, (page, iterations) in pages.items():
+            for k in iterations:
+                suffix = f"-{k}" if len(iterations) > 1 else ""
+                for width, height in SIZES:
+                    shoot(f"{page.as_uri()}#{k}", out / f"{name}{suffix}-{width}.png", width, height)
         page = notebook_page(tmp)
         if page is not None:
             shoot(page.as_uri(), out / "notebook-two-steppers.png", 1400, 2600)

@@ -83,6 +83,8 @@ need_tool() {  # need_tool COMMAND PACKAGE WHY REQUIRED(0/1)
 need_tool dot graphviz "drawing the graph (Graphviz)" "$([ "$purpose" != test ] || [ "$ci" = 1 ] && echo 1 || echo 0)"
 if [ "$purpose" = test ]; then
   need_tool chromium chromium "the headless-browser tests" "$ci"
+  need_tool pdflatex texlive-latex-base "the LaTeX compile tests (answer keys, exam sheets)" "$ci"
+  need_tool pdftotext poppler-utils "the tests that read what is on a printed PDF page" "$ci"
 fi
 
 # --- 3. the package ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-# In CI (CI=true) the optional tools are installed by .ci/run, so a browser- or
+# In CI (CI=true) the optional tools are installed by .ci/run, so a browser-, latex- or
 # torch-marked test that skips for want of one means the set-up broke: fail it instead
 # of letting the run go green with the cross-checks silently missing. A module that
 # skips as a whole while it is collected (`torch = pytest.importorskip("torch")` at
@@ -54,7 +54,7 @@ def pytest_make_collect_report(collector):
 def pytest_runtest_makereport(item, call):
     if not _CI or call.excinfo is None or call.excinfo.typename != "Skipped":
         return None
-    if item.get_closest_marker("browser") is None and item.get_closest_marker("torch") is None:
+    if not any(item.get_closest_marker(m) for m in ("browser", "torch", "latex")):
         return None
     reason = str(call.excinfo.value)
     if not _missing_tool(reason):

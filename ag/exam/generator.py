@@ -5,11 +5,13 @@ which earlier nodes it reads (so the controls on node count, required ops, reuse
 depth hold by construction or by redrawing). Then its *numbers*: leaf values drawn
 from the difficulty's small set until every value, every local derivative, every
 contribution a backward iteration adds and every grad is a short decimal inside the
-value range, no op sits on a kink or off its domain, and (often enough) some relu
-sees a negative input. Nothing is rounded: a value that is not exactly a short
-decimal (``exp(2)``, ``log(3)``) is refused and the numbers are redrawn, so
-``exp``/``log``/``tanh``/``sigmoid`` appear where they are exact (``exp(0) = 1``,
-``log(1) = 0``, ``sigmoid(0) = 0.5``).
+value range or has an exact form a student writes by hand (``e^6``, ``1/e^6``,
+``ln 2``: :mod:`ag.exam.exact`), no op sits on a kink or off its domain, and (often
+enough) some relu sees a negative input. Nothing is rounded: a number with no such
+form (``1 + e^2``, ``log(3.5)``) is refused and the numbers are redrawn. The draw
+also refuses degenerate problems: an output of 0, a leaf whose grad is 0 (a student
+writing 0 everywhere would earn it; allowed in about one problem in ten, for the
+relu's dead branch), and, in most problems, ``exp`` only at 0 or ``log`` only at 1.
 
 Before a problem is returned, every node's grad in the key (from the kit's own
 backward pass) is compared with central finite differences of the forward values.
@@ -31,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ag.exam.forms import exact_form, is_short
 from ag.exam.ops import OPS
 
 __all__ = [
@@ -62,15 +65,16 @@ class Difficulty:
     decimals: int                    # every number has at most this many decimals
     max_abs: float                   # every value and grad is at most this in size
     relu_negative: float             # share of problems where some relu sees a negative input
+    max_exponent: float = 0.0        # e^k with |k| up to this (0: short decimals only)
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
     "easy": Difficulty("easy", 4, (1, 2), (-2.0, -1.0, 1.0, 2.0, 3.0, 0.0), 0, 50.0, 0.5),
     "exam": Difficulty("exam", 6, (2, 3), (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.5, -0.5),
-                       2, 200.0, 0.6),
+                       2, 200.0, 0.6, 8.0),
     "hard": Difficulty("hard", 10, (3, 4),
                        (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 0.5, -0.5, 1.5, -1.5, 2.5),
-                       2, 1000.0, 0.7),
+                       2, 1000.0, 0.7, 8.0),
 }
 
 
@@ -171,23 +175,15 @@ def finite_difference_grads(shape: Shape, leaf_values: list[float], h: float = 1
     return out
 
 
-def _short(x: float, decimals: int) -> bool:
-    """Whether ``x`` is (up to float rounding) a decimal with at most ``decimals`` places.
-
-    A nonzero number that would print as 0 (``exp(-80)``, or float noise like 5.6e-17)
-    is not: it would show up in the key as a long decimal, and a relu fed one sits on
-    its kink for any finite-difference step.
-    """
-    if not math.isfinite(x):
-        return False
-    scaled = x * 10**decimals
-    nearest = round(scaled)
-    if nearest == 0:
-        return x == 0
-    return abs(scaled - nearest) <= 1e-9 * abs(scaled)
+def _fits(x: float, decimals: int, max_abs: float, max_exponent: float) -> bool:
+    """A short decimal in range, or (with ``max_exponent``) a number with an exact form."""
+    if is_short(x, decimals):
+        return abs(x) <= max_abs
+    return max_exponent > 0 and exact_form(x, decimals, max_abs, max_exponent) is not None
 
 
-def hand_solvable(shape: Shape, leaf_values: list[float], decimals: int, max_abs: float) -> str | None:
+def hand_solvable(shape: Shape, leaf_values: list[float], decimals: int, max_abs: float,
+                  max_exponent: float = 0.0) -> str | None:
     """Why these numbers cannot go on an exam (``None`` when they can).
 
     >>> s = Shape(1, [("relu", (0,))])
@@ -195,6 +191,8 @@ def hand_solvable(shape: Shape, leaf_values: list[float], decimals: int, max_abs
     'relu at its kink (z2 = relu(0))'
     >>> hand_solvable(Shape(1, [("exp", (0,))]), [2.0], 2, 100.0)
     'z2 = 7.38906 is not a short decimal'
+    >>> hand_solvable(Shape(1, [("exp", (0,))]), [2.0], 2, 100.0, max_exponent=8) is None  # e^2
+    True
     >>> hand_solvable(Shape(1, [("exp", (0,))]), [0.0], 2, 100.0) is None
     True
     """
@@ -212,15 +210,15 @@ def hand_solvable(shape: Shape, leaf_values: list[float], decimals: int, max_abs
             return f"{op} overflows (z{k + 1} = {op}({shown}))"
         values.append(v)
     for k, v in enumerate(values):
-        if not _short(v, decimals):
-            return f"z{k + 1} = {v:g} is not a short decimal"
-        if abs(v) > max_abs:
-            return f"z{k + 1} = {v:g} is out of range"
+        if not _fits(v, decimals, max_abs, max_exponent):
+            if is_short(v, decimals):
+                return f"z{k + 1} = {v:g} is out of range"
+            return f"z{k + 1} = {v:g} is not a short decimal" + (" or an exact form" if max_exponent else "")
     grads, partials, contributions = backprop(shape, values)
     for kind, numbers in (("a local derivative", partials), ("a contribution", contributions),
                           ("a grad", grads)):
         for x in numbers:
-            if not _short(x, decimals) or abs(x) > max_abs:
+            if not _fits(x, decimals, max_abs, max_exponent):
                 return f"{kind} {x:g} is not a short decimal in range"
     return None
 
@@ -299,9 +297,23 @@ def _draw_shape(rng: random.Random, c: Controls, n_leaves: int) -> Shape | None:
 _IDEMPOTENT_PAIRS = {("relu", "relu"), ("neg", "neg")}
 
 
+def _contradictory_operands(shape: Shape) -> bool:
+    """Whether two ops read the same two nodes in opposite orders (``z2/z1`` and ``z1-z2``):
+    no drawing puts each op's left operand above its right one for both."""
+    pairs = {args for _, args in shape.ops if len(args) == 2 and args[0] != args[1]}
+    if any((b, a) in pairs for a, b in pairs):
+        return True
+    # a node read as the left operand of one op and the right operand of another pulls the
+    # drawing both ways; Graphviz then often breaks one op's rule
+    lefts, rights = {a for a, _ in pairs}, {b for _, b in pairs}
+    return bool(lefts & rights)
+
+
 def _meets_shape_controls(shape: Shape, c: Controls) -> bool:
     names = shape.op_names()
     n = shape.n_leaves
+    if _contradictory_operands(shape):
+        return False
     for op, args in shape.ops:
         if any(a >= n and (shape.ops[a - n][0], op) in _IDEMPOTENT_PAIRS for a in args):
             return False
@@ -322,6 +334,20 @@ def _relus_ok(shape: Shape, values: list[float], want_negative: bool) -> bool:
     return negative == 0
 
 
+#: up to this many nodes (every difficulty's default) no leaf's grad is 0 and no exp/log is
+#: trivial; a bigger problem may have one zero leaf grad and half its exp/log trivial, or
+#: one is rarely found in the time allowed
+_STRICT_NODES = 10
+
+
+def _trivial_exp_or_log(shape: Shape, values: list[float], lenient: bool = False) -> bool:
+    """Whether ``exp`` is taken at 0 or ``log`` at 1 (each teaches one fact only): any of
+    them, or with ``lenient`` more than half of them."""
+    explog = [(op, values[args[0]]) for op, args in shape.ops if op in ("exp", "log")]
+    trivial = sum(1 for op, x in explog if (op == "exp" and x == 0) or (op == "log" and x == 1))
+    return trivial > len(explog) // 2 if lenient else trivial > 0
+
+
 def draw(c: Controls, seed: int, shape_tries: int = 3000, value_tries: int = 120,
          time_limit: float = 15.0) -> tuple[Shape, list[float]]:
     """A shape and leaf values meeting every control; raises :class:`GenerationError`.
@@ -336,6 +362,11 @@ def draw(c: Controls, seed: int, shape_tries: int = 3000, value_tries: int = 120
     rng = random.Random(seed)
     lo, hi = level.leaves
     want_negative = rng.random() < level.relu_negative
+    # about one problem in ten may leave a leaf with grad 0 (a relu's dead branch); the
+    # others give every leaf a grad to compute, so writing 0 everywhere earns little
+    allow_zero_leaf = rng.random() < 0.1 or c.nodes > _STRICT_NODES
+    # most problems put exp and log at a point worth computing (exp(2), log(e^6), log(2))
+    want_nontrivial = level.max_exponent > 0 and rng.random() < 0.85
     for _ in range(shape_tries):
         if time.monotonic() > deadline:
             break
@@ -344,14 +375,17 @@ def draw(c: Controls, seed: int, shape_tries: int = 3000, value_tries: int = 120
             continue
         for _ in range(value_tries):
             leaf_values = [rng.choice(level.leaf_values) for _ in range(shape.n_leaves)]
-            if hand_solvable(shape, leaf_values, level.decimals, max_abs) is not None:
+            if hand_solvable(shape, leaf_values, level.decimals, max_abs, level.max_exponent) is not None:
                 continue
             values = evaluate(shape, leaf_values)
-            if not _relus_ok(shape, values, want_negative):
+            if values[-1] == 0 or not _relus_ok(shape, values, want_negative):
+                continue
+            if want_nontrivial and _trivial_exp_or_log(shape, values, c.nodes > _STRICT_NODES):
                 continue
             grads = backprop(shape, values)[0]
-            if all(g == 0 for g in grads[: shape.n_leaves]):
-                continue  # every leaf's grad 0: nothing to compute
+            zero_leaves = sum(1 for g in grads[: shape.n_leaves] if g == 0)
+            if zero_leaves == shape.n_leaves or zero_leaves > int(allow_zero_leaf):
+                continue  # a leaf's grad 0: nothing to compute for it
             return shape, leaf_values
     raise GenerationError(
         f"ag exam: no {c.difficulty} problem with {c.nodes} node(s)"
@@ -369,6 +403,9 @@ def check_keys(shape: Shape, leaf_values: list[float], key_grads: list[Any], tol
     Raises ``AssertionError`` naming the node on a mismatch (a bug in the kit).
     """
     numeric = finite_difference_grads(shape, leaf_values)
+    if len(key_grads) != len(numeric):  # zip would compare only the shorter list, or nothing
+        raise AssertionError(f"ag exam: the key has {len(key_grads)} grads for {len(numeric)} nodes: "
+                             "refusing to print a key that was not checked")
     for k, (key, fd) in enumerate(zip(key_grads, numeric)):
         if not math.isclose(float(key), fd, rel_tol=tol, abs_tol=tol):
             raise AssertionError(f"ag exam: the key says z{k + 1}.grad = {key}, finite differences "

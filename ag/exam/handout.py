@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html as _html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from ag.exam.problem import ExamProblem
-from ag.trace import format_number
 
 __all__ = [
     "PAPERS",
@@ -44,6 +44,11 @@ __all__ = [
     "parse_seeds",
     "write_batch",
     "write_key",
+    "parenthesize_negatives",
+    "question_sheets_html",
+    "question_latex",
+    "question_template",
+    "write_question_batch",
 ]
 
 #: paper name -> CSS page size
@@ -57,6 +62,25 @@ class ChromiumNotFoundError(RuntimeError):
 
 def _e(text: Any) -> str:
     return _html.escape(str(text), quote=True)
+
+
+_NEGATIVE_TERM = re.compile(r"(?<=[+*/] )-(\d[\d.]*(?:e[+-]?\d+)?)")
+
+
+def parenthesize_negatives(line: str) -> str:
+    """A key's update line with negative terms in parentheses, as a student writes them.
+
+    >>> parenthesize_negatives("z2.grad = 0 + -1 * 2 = -2")
+    'z2.grad = 0 + (-1) * 2 = -2'
+    """
+    return _NEGATIVE_TERM.sub(r"(-\1)", line)
+
+
+def _tex(text: str) -> str:
+    """LaTeX-escaped text whose ``^`` prints (and copies, and extracts) as a caret, not an accent."""
+    from ag.trace import latex_escape
+
+    return latex_escape(text).replace("\\^{}", "\\textasciicircum{}")
 
 
 def _css(paper: str) -> str:
@@ -76,6 +100,14 @@ header h1 {{ font-size: 15pt; margin: 0; }}
 .seed {{ font-weight: 700; white-space: nowrap; }}
 .who {{ display: flex; gap: 2em; margin: .4em 0 .8em; }}
 .who span {{ flex: 1; border-bottom: 1px solid #111; padding-top: 1.2em; font-size: 9pt; color: #444; }}
+.who span.seed-again {{ flex: 0 0 auto; border-bottom: none; font-weight: 700; color: #111; }}
+table.qa td {{ height: 0.55in; }}
+table.qa td.item {{ width: 40%; }}
+table.qa td.tall {{ height: 1.1in; }}
+table.qa thead tr.who-row th {{ background: #fff; font-weight: 400; font-size: 9pt; color: #444;
+                               border: none; padding: .1em 0 .5em; }}
+.exact {{ font-size: 9.5pt; }}
+@media screen {{ table.qa thead tr.who-row {{ display: none; }} }}  /* a printed page repeats it */
 h2 {{ font-size: 11.5pt; margin: .9em 0 .35em; }}
 pre, code {{ font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }}
 pre {{ font-size: 9.5pt; line-height: 1.3; border: 1px solid #9ca3af; padding: .5em .7em; margin: 0;
@@ -89,7 +121,7 @@ ul.rules {{ margin: .2em 0 .2em 1.2em; padding: 0; font-size: 9.5pt; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 9.5pt; }}
 th, td {{ border: 1px solid #111; padding: .25em .4em; text-align: left; vertical-align: top; }}
 th {{ background: #f3f4f6; }}
-table.iterations td {{ height: 0.42in; }}
+table.iterations td {{ height: 0.62in; }}
 table.iterations td.k {{ width: 0.55in; text-align: center; }}
 table.iterations td.node {{ width: 1.3in; }}
 tr {{ break-inside: avoid; }}
@@ -159,7 +191,9 @@ def _sheet_body(p: ExamProblem, show_order: bool, title: str) -> str:
                   "write <code>visited</code> and <code>topo_order</code> as they grow.</p>",
                   "<div class='dfs'>visited / topo_order:</div>"]
     parts += ["<h2>Computational graph</h2>", f"<div class='canvas'>{_grid_svg()}</div>",
-              "<h2 class='page-break'>Backward pass, iteration by iteration</h2>",
+              "<div class='who page-break'><span>Name</span><span>Student ID</span>"
+              f"<span class='seed-again'>seed {p.seed}</span></div>",
+              "<h2>Backward pass, iteration by iteration</h2>",
               f"<p class='note'>seed {p.seed}. Iteration 0 starts at the output, whose grad is 1.</p>",
               "<table class='iterations'><thead><tr><th>iteration</th><th>node</th>"
               "<th>what happens (grads changed, with numbers), or nothing</th></tr></thead><tbody>"]
@@ -208,13 +242,16 @@ def _key_section(p: ExamProblem, graphs: bool) -> str:
             parts.append("<p class='note'>(graph not drawn: Graphviz's dot is not installed)</p>")
     parts.append("<table><thead><tr><th>iteration</th><th>node</th><th>what happens</th></tr></thead><tbody>")
     for k, step in enumerate(p.run.steps):
-        lines = p.run.update_lines(k) or ["nothing (a leaf)"]
+        lines = [parenthesize_negatives(line) for line in p.run.update_lines(k)] or ["nothing (a leaf)"]
         parts.append(f"<tr><td class='k'>{k}</td><td>{_e(p.run.display_name(step.node))}</td>"
                      f"<td>{'<br>'.join(_e(line) for line in lines)}</td></tr>")
-    answer = ", ".join(f"{n}.grad = {format_number(g)}" for n, g in p.answers.items())
-    parts += ["</tbody></table>", f"<h2>Answer</h2><p><code>{_e(answer)}</code></p>",
-              f"<p class='note'>{p.keys_checked} grads of this key were compared with central finite "
-              "differences before it was printed.</p></section>"]
+    answer = p._answer_line()
+    legend = p.exact_legend()
+    parts += ["</tbody></table>"]
+    if legend:
+        parts.append(f"<p class='exact'>{_e(legend)}</p>")
+    parts += [f"<h2>Answer</h2><p><code>{_e(answer)}</code></p>",
+              f"<p class='note'>{_e(p.checked_note())}</p></section>"]
     return "".join(parts)
 
 
@@ -252,7 +289,7 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
     geometry = "letterpaper" if paper == "letter" else "a4paper"
     order_nodes = [p.run.display_name(n) for n in reversed(p.run.order)]
     rows = "\n".join(
-        f"{k} & {latex_escape(name) if show_order else ''} & \\\\[0.9em] \\hline"
+        f"{k} & {latex_escape(name) if show_order else ''} & \\\\[2.4em] \\hline"
         for k, name in enumerate(order_nodes))
     lines = [
         f"\\documentclass[11pt,{geometry}]{{article}}",
@@ -289,6 +326,8 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
         "\\fbox{\\parbox[t][3.4in][t]{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule}"
         "{\\small inputs (leaves) here \\hfill output here}}",
         "\\newpage",
+        f"Name \\rule{{2.5in}}{{0.4pt}} \\hfill Student ID \\rule{{1.6in}}{{0.4pt}} \\hfill "
+        f"{{\\bfseries seed {p.seed}}}\\par",
         f"\\subsection*{{Backward pass, iteration by iteration (seed {p.seed})}}",
         "\\begin{longtable}{|p{0.6in}|p{1.3in}|p{3.9in}|}",
         "\\hline iteration & node & what happens (grads changed, with numbers), or nothing \\\\ \\hline",
@@ -299,8 +338,10 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
         "\\texttt{" + latex_escape(", ".join(f"{n}.grad = " for n in p.leaves)) + "}",
     ]
     if answers:
-        lines += ["\\newpage", f"\\section*{{Answer key (seed {p.seed})}}", p.run.latex(),
-                  "\\medskip", "Answer: \\texttt{" + latex_escape(p._answer_line()) + "}"]
+        lines += ["\\newpage", f"\\section*{{Answer key (seed {p.seed})}}", p.run.latex(), "\\medskip"]
+        if p.exact_legend():
+            lines += [_tex(p.exact_legend()) + "\\par\\medskip"]
+        lines += ["Answer: \\texttt{" + _tex(p._answer_line()) + "}"]
     lines.append("\\end{document}")
     return "\n".join(lines) + "\n"
 
@@ -472,6 +513,175 @@ def write_batch(problems: list[ExamProblem], folder: str | Path, *, paper: str =
     key = folder / "key.html"
     key.write_text(key_html(problems, paper=paper), encoding="utf-8")
     written += [every, key, write_key(problems, folder / "key.json", show_order=show_order)]
+    if pdf:
+        written += [print_pdf(every, folder / "sheets.pdf"), print_pdf(key, folder / "key.pdf")]
+    return written
+
+
+# -- the other kinds (--kind im2col, remat, attention, network, softmax, optimizer, conv) ---------
+
+
+def _split_prompt(prompt: str) -> tuple[str, str, str]:
+    """``(text before the code, the code, text after)`` of a question's prompt."""
+    before, sep, rest = prompt.partition("Code:\n")
+    if not sep:
+        return prompt, "", ""
+    lines = rest.split("\n")
+    code, after = [], []
+    for i, line in enumerate(lines):
+        if line.startswith("    ") or (not line and i + 1 < len(lines) and lines[i + 1].startswith("    ")):
+            code.append(line[4:])
+        else:
+            after = lines[i:]
+            break
+    return before.strip(), "\n".join(code).strip("\n"), "\n".join(after).strip()
+
+
+def _question_section(q: Any, answers: bool) -> str:
+    before, code, after = _split_prompt(q.prompt)
+    title = q.title + (": answer key" if answers else "")
+    parts = [f"<section class='sheet' data-seed='{q.seed}' data-kind='{_e(q.kind)}'>",
+             f"<header><h1>{_e(title)}</h1><span class='seed'>{_e(q.kind)}, seed {q.seed}</span></header>"]
+    if not answers:
+        parts.append("<div class='who'><span>Name</span><span>Student ID</span></div>")
+    parts.append(f"<p>{_e(before)}</p>")
+    if code:
+        parts.append(f"<pre>{_e(code)}</pre>")
+    if after:
+        parts.append(f"<p>{_e(after)}</p>")
+    # the name row sits in the table's head, which a printed table repeats on every page
+    who = ("" if answers else
+           "<tr class='who-row'><th colspan='2'><div class='who'><span>Name</span><span>Student ID</span>"
+           f"<span class='seed-again'>seed {q.seed}</span></div></th></tr>")
+    parts.append(f"<table class='qa'><thead>{who}<tr><th>question</th><th>answer</th></tr></thead><tbody>")
+    import numpy as np
+
+    for item, value in q.answers.items():
+        tall = " tall" if isinstance(value, np.ndarray) and value.size > 3 else ""
+        shown = _e(q.shown(item)) if answers else ""
+        parts.append(f"<tr><td class='item'><code>{_e(item)}</code></td><td class='ans{tall}'>"
+                     f"<code>{shown}</code></td></tr>")
+    parts.append("</tbody></table>")
+    if answers:
+        parts.append(f"<p class='note'>{_e(q.checked_note())}</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def question_sheets_html(questions: list[Any], *, answers: bool = False, paper: str = "letter") -> str:
+    """Student sheets (or, with ``answers``, the key) of ``--kind`` questions, one per printed page.
+
+    >>> from ag.exam.questions import question
+    >>> page = question_sheets_html([question("attention", 2)])
+    >>> "KQ.shape" in page and "Name" in page and "answer key" not in page
+    True
+    """
+    kind = questions[0].kind if questions else "question"
+    title = f"{kind} {'answer key' if answers else 'sheets'} ({len(questions)})"
+    return _page(title, "".join(_question_section(q, answers) for q in questions), paper)
+
+
+def question_latex(q: Any, *, answers: bool = False, paper: str = "letter") -> str:
+    """A ``--kind`` question as a complete LaTeX document (with ``answers``: and its key).
+
+    >>> from ag.exam.questions import question
+    >>> doc = question_latex(question("im2col", 1), answers=True)
+    >>> doc.startswith("\\\\documentclass") and "im2col\\\\_mat" in doc
+    True
+    >>> doc.count("\\\\begin{") == doc.count("\\\\end{")
+    True
+    """
+
+    if paper not in PAPERS:
+        raise ValueError(f"ag exam: paper must be one of {', '.join(PAPERS)}, not {paper!r}")
+    geometry = "letterpaper" if paper == "letter" else "a4paper"
+    before, code, after = _split_prompt(q.prompt)
+    name_line = "Name \\rule{2.5in}{0.4pt} \\hfill Student ID \\rule{1.6in}{0.4pt}\\par\\medskip"
+    lines = [
+        f"\\documentclass[11pt,{geometry}]{{article}}",
+        f"\\usepackage[{geometry},margin=0.7in]{{geometry}}",
+        "\\usepackage[T1]{fontenc}",
+        "\\usepackage{array,longtable}",
+        "\\pagestyle{empty}",
+        "\\setlength{\\parindent}{0pt}",
+        "\\begin{document}",
+        f"{{\\Large\\bfseries {_tex(q.title)}}} \\hfill "
+        f"{{\\bfseries {_tex(q.kind)}, seed {q.seed}}}\\par",
+        "\\vspace{0.8em}" + name_line,
+        _tex(before) + "\\par",
+    ]
+    if code:
+        lines += ["{\\footnotesize", "\\begin{verbatim}", code, "\\end{verbatim}", "}"]
+    if after:
+        lines.append(_tex(after) + "\\par")
+    # the name line heads the answer table on every page it spans
+    lines += ["\\begin{longtable}{|p{2.6in}|p{3.8in}|}",
+              "\\hline question & answer \\\\ \\hline", "\\endfirsthead",
+              "\\multicolumn{2}{l}{" + name_line.replace("\\par\\medskip", "") + f" seed {q.seed}" + "} \\\\",
+              "\\hline question & answer \\\\ \\hline", "\\endhead"]
+    import numpy as np
+
+    for item, value in q.answers.items():
+        shown = _tex(q.shown(item)) if answers else ""
+        gap = "3.5em" if isinstance(value, np.ndarray) and value.size > 3 else "1.6em"
+        lines.append(f"\\texttt{{{_tex(item)}}} & \\texttt{{{shown}}} \\\\[{gap}] \\hline")
+    lines.append("\\end{longtable}")
+    if answers:
+        lines.append("\\small " + _tex(q.checked_note()))
+    lines.append("\\end{document}")
+    return "\n".join(lines) + "\n"
+
+
+def question_template(q: Any, fmt: str = "csv") -> str:
+    """The answer file of a ``--kind`` question for ``ag grade``: one number per row.
+
+    >>> from ag.exam.questions import question
+    >>> print(question_template(question("attention", 1)).splitlines()[3])
+    answer,,Wq.shape[0],
+    """
+    rows = [(section, quantity) for section, quantity in
+            ((r[0].split(":")[0] if r[0].startswith("step ") else "answer", r[1]) for r in q.rows())]
+    how = "one number per row (a shape's sizes one by one, a matrix entry by entry)"
+    if fmt == "csv":
+        out = [f"# ag exam answers, {q.kind} seed {q.seed}: write each number in the answer column; {how}",
+               f"# seed: {q.seed}", ",".join(TEMPLATE_HEADER)]
+        out += [f"{k},,{quantity}," for k, quantity in rows]
+    elif fmt in ("md", "markdown"):
+        out = [f"<!-- ag exam answers, {q.kind} seed {q.seed}: write each number in the answer column; "
+               f"{how} -->", f"<!-- seed: {q.seed} -->",
+               "| " + " | ".join(TEMPLATE_HEADER) + " |", "|---|---|---|---|"]
+        out += [f"| {k} |  | {quantity} |  |" for k, quantity in rows]
+    else:
+        raise ValueError(f"ag exam: template format must be csv or md, not {fmt!r}")
+    return "\n".join(out) + "\n"
+
+
+def write_question_batch(questions: list[Any], folder: str | Path, *, paper: str = "letter",
+                         pdf: bool = False, template: str = "csv") -> list[Path]:
+    """A ``--kind`` batch: per seed a sheet and an answer template; every sheet in one page;
+    the key as HTML, Markdown and ``key.json`` (what ``ag grade`` reads); with ``pdf``,
+    ``sheets.pdf`` and ``key.pdf``. Returns the paths written."""
+    from ag.exam.key import ExamKey
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    suffix = "csv" if template == "csv" else "md"
+    for q in questions:
+        sheet = folder / f"sheet-seed-{q.seed}.html"
+        sheet.write_text(question_sheets_html([q], paper=paper), encoding="utf-8")
+        answers = folder / f"answers-seed-{q.seed}.{suffix}"
+        answers.write_text(question_template(q, template), encoding="utf-8")
+        written += [sheet, answers]
+    every, key = folder / "sheets.html", folder / "key.html"
+    every.write_text(question_sheets_html(questions, paper=paper), encoding="utf-8")
+    key.write_text(question_sheets_html(questions, answers=True, paper=paper), encoding="utf-8")
+    kind = questions[0].kind
+    questions_md, key_md = folder / f"{kind}-questions.md", folder / f"{kind}-key.md"
+    questions_md.write_text("\n\n".join(q.markdown(False) for q in questions) + "\n", encoding="utf-8")
+    key_md.write_text("\n\n".join(q.markdown(True) for q in questions) + "\n", encoding="utf-8")
+    exam_key = ExamKey({q.seed: q.problem_key() for q in questions})
+    written += [every, key, questions_md, key_md, exam_key.save(folder / "key.json")]
     if pdf:
         written += [print_pdf(every, folder / "sheets.pdf"), print_pdf(key, folder / "key.pdf")]
     return written

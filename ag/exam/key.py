@@ -143,8 +143,8 @@ class ProblemKey:
             if n.inputs:
                 truth[("forward", f"{names[id(n)]}.value")] = float(values[names[id(n)]])
         for k in range(len(run.steps)):
-            for name, g in run.grads_after(k).items():
-                truth[(str(k), f"{name}.grad")] = float(g)
+            for name, g in run.grads_after(k).items():  # None: not reached yet, still 0
+                truth[(str(k), f"{name}.grad")] = 0.0 if g is None else float(g)
         exact = dict(getattr(p, "exact_forms", None) or {})
         rows = [KeyRow(k, node, q, truth.get((k, q)) if q != "nothing" else None, exact.get((k, q), ""))
                 for k, node, q in template_rows(p)]

@@ -24,11 +24,12 @@ import random
 from typing import Any
 
 import ag
+from ag.exam.forms import exact_form, is_short
 from ag.exam.generator import DIFFICULTIES, Controls, Shape, check_keys, draw
 from ag.exam.ops import DEFAULT_OPS, OPS
 from ag.trace import BackwardTrace, Trace, format_number
 
-__all__ = ["ExamProblem", "generate", "problem_code"]
+__all__ = ["ExamProblem", "generate", "problem_code", "problem_from_shape"]
 
 _LEAF_NAMES = ("x", "y", "w", "b", "u", "v")
 
@@ -48,14 +49,89 @@ class ExamProblem:
         self.shape = shape
         self.leaf_values = leaf_values
         self.difficulty = difficulty
+        #: the bound on values and grads the problem was drawn with (None: the difficulty's)
+        self.max_abs: float | None = None
         self.order = run.order_text()
         #: leaf variable name -> its grad after backward
         self.answers = {name: namespace[name].grad for name in leaves}
         #: how many grads of the key were compared with finite differences
         self.keys_checked = 0
 
+    def exact(self, x: float) -> str | None:
+        """The exact form of a number of this key when it is not a short decimal, else ``None``.
+
+        >>> import math
+        >>> p = generate(seed=1, ops=["mul"], nodes=1)
+        >>> p.exact(math.exp(-6)), p.exact(0.5)
+        ('1/e^6', None)
+        """
+        level = DIFFICULTIES[self.difficulty]
+        if is_short(float(x), level.decimals):
+            return None
+        return exact_form(float(x), level.decimals, max(level.max_abs, self.max_abs or 0.0), 8.0)
+
+    @property
+    def exact_forms(self) -> dict[tuple[str, str], str]:
+        """Every number of the key that is not a short decimal, with its exact form.
+
+        Keyed as the key's rows, ``(iteration, quantity)``: ``("forward", "z4.value")``,
+        ``("3", "z4.grad")`` (:class:`ag.exam.key.KeyRow` carries it as ``exact``), and
+        ``("answer", "x.grad")`` for the leaves' grads.
+
+        >>> import math
+        >>> p = generate(seed=1)
+        >>> p.exact_forms[("answer", "x.grad")], math.exp(-6) == p.answers["x"]
+        ('1/e^6', True)
+        """
+        run = self.run
+        names = {id(n): run.name(n) for n in run.order}
+        values = dict(zip((names[id(n)] for n in run.order), run.values))
+        numbers: dict[tuple[str, str], float] = {}
+        for n in run.order:
+            if n.inputs:
+                numbers[("forward", f"{names[id(n)]}.value")] = values[names[id(n)]]
+        for k in range(len(run.steps)):
+            for name, g in run.grads_after(k).items():
+                numbers[(str(k), f"{name}.grad")] = g
+        for name, g in self.answers.items():
+            numbers[("answer", f"{name}.grad")] = g
+        return {q: form for q, x in numbers.items() if (form := self.exact(x)) is not None}
+
+    def exact_legend(self) -> str:
+        """One line: each number printed on the key that is not a short decimal = its exact form.
+
+        Empty when every number is a short decimal.
+        """
+        seen: dict[str, str] = {}
+        run = self.run
+        numbers = list(run.values)
+        for k in range(len(run.steps)):
+            numbers += list(run.grads_after(k).values())
+        for x in numbers:
+            form = self.exact(x)
+            if form is not None:
+                seen.setdefault(format_number(x), form)
+        if not seen:
+            return ""
+        return "Exact forms: " + ", ".join(f"{num} = {form}" for num, form in seen.items())
+
+    def checked_note(self) -> str:
+        """Which grads of the key were compared with finite differences, not only how many.
+
+        >>> generate(seed=1, ops=["mul"], nodes=1).checked_note()  # doctest: +ELLIPSIS
+        '(5 grads checked against central finite differences before printing: z1..z3 (every node, ...'
+        """
+        size = self.shape.size if self.shape is not None else len(self.run.order)
+        leaves = ", ".join(f"{n}.grad" for n in self.leaves)
+        return (f"({self.keys_checked} grads checked against central finite differences before printing: "
+                f"z1..z{size} (every node, on the graph) and {leaves} (on the printed code))")
+
     def _answer_line(self) -> str:
-        return ", ".join(f"{n}.grad = {format_number(g)}" for n, g in self.answers.items())
+        def one(n: str, g: float) -> str:
+            form = self.exact(g)
+            return f"{n}.grad = {format_number(g)}" + (f" (= {form})" if form else "")
+
+        return ", ".join(one(n, g) for n, g in self.answers.items())
 
     def text(self, answers: bool = True) -> str:
         """The problem (and its answer key) for a terminal.
@@ -79,6 +155,8 @@ class ExamProblem:
         ]
         if answers:
             parts += ["", "Answer key", "==========", "", self.run.text(), ""]
+            if self.exact_legend():
+                parts += [self.exact_legend(), ""]
             parts.append("Answer: " + self._answer_line())
         return "\n".join(parts)
 
@@ -104,8 +182,10 @@ class ExamProblem:
             "Draw the computational graph and compute the leaves' grads iteration by iteration.",
         ]
         if answers:
-            parts += ["", "### Answer key", "", self.run.markdown(), "",
-                      "**Answer:** " + markdown_code(self._answer_line())]
+            parts += ["", "### Answer key", "", self.run.markdown(), ""]
+            if self.exact_legend():
+                parts += [self.exact_legend(), ""]
+            parts.append("**Answer:** " + markdown_code(self._answer_line()))
         return "\n".join(parts)
 
     def latex(self, answers: bool = True) -> str:
@@ -127,8 +207,10 @@ class ExamProblem:
             "Draw the computational graph and compute the leaves' grads iteration by iteration.",
         ]
         if answers:
-            parts += ["", "\\subsubsection*{Answer key}", self.run.latex(), "",
-                      "Answer: \\texttt{" + latex_escape(self._answer_line()) + "}"]
+            parts += ["", "\\subsubsection*{Answer key}", self.run.latex(), ""]
+            if self.exact_legend():
+                parts += [latex_escape(self.exact_legend()), ""]
+            parts.append("Answer: \\texttt{" + latex_escape(self._answer_line()) + "}")
         return "\n".join(parts)
 
     def _repr_markdown_(self) -> str:  # a notebook shows the problem with its answer key
@@ -151,6 +233,8 @@ class ExamProblem:
             return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
                     f"</head><body><h1>{title}</h1>{body}</body></html>\n")
         intro.append(("Answer", self._answer_line()))
+        if self.exact_legend():
+            intro.append(("Exact forms", self.exact_legend().removeprefix("Exact forms: ")))
         return stepper.html(self.run, title=f"Exam problem (seed {self.seed})", intro=intro,
                             graphs=graphs)
 
@@ -260,9 +344,29 @@ def generate(
     controls = Controls(ops=ops, require=tuple(require), nodes=nodes, leaves=leaves, reuse=reuse,
                         depth=depth, max_abs=max_abs, difficulty=difficulty)
     shape, leaf_values = draw(controls, seed)
+    return problem_from_shape(shape, leaf_values, seed=seed, ops=ops, difficulty=difficulty,
+                              max_abs=max_abs)
+
+
+def problem_from_shape(shape: Shape, leaf_values: list[float], *, seed: int = 0,
+                       ops: tuple[str, ...] | None = None, difficulty: str = "exam",
+                       max_abs: float | None = None) -> ExamProblem:
+    """The problem of a given graph and leaf values (a past exam's, or a drawn one), its key
+    checked: every node's grad against central differences of the graph, every leaf's
+    grad against central differences of the printed code. A wrong key raises
+    ``AssertionError`` (it is never returned).
+
+    The finals' problem 1.2, ``log(exp(x*y))`` at x=2, y=3:
+
+    >>> p = problem_from_shape(Shape(2, [("mul", (0, 1)), ("exp", (2,)), ("log", (3,))]), [2.0, 3.0])
+    >>> p.exact_forms[("forward", "z4.value")], p.exact_forms[("1", "z4.grad")], p.answers
+    ('e^6', '1/e^6', {'x': 3.0, 'y': 2.0})
+    """
     code, names = problem_code(shape, leaf_values)
     run, namespace = _run(code, seed)
-    problem = ExamProblem(seed, ops, code, names, run, namespace, shape, leaf_values, difficulty)
+    used = tuple(ops) if ops is not None else tuple(dict.fromkeys(op for op, _ in shape.ops))
+    problem = ExamProblem(seed, used, code, names, run, namespace, shape, leaf_values, difficulty)
+    problem.max_abs = max_abs
     by_name = run.final_grads()
     key = [by_name[f"z{k + 1}"] for k in range(shape.size)]
     checked = check_keys(shape, leaf_values, key)
@@ -270,6 +374,7 @@ def generate(
     for name in names:
         if not math.isclose(problem.answers[name], fd[name], rel_tol=1e-5, abs_tol=1e-5):
             raise AssertionError(f"ag exam: the key says {name}.grad = {problem.answers[name]}, "
-                                 f"finite differences of the printed code give {fd[name]:.8g}")
+                                 f"finite differences of the printed code give {fd[name]:.8g}: "
+                                 "refusing to print a wrong key")
     problem.keys_checked = checked + len(names)
     return problem

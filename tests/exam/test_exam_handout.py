@@ -19,6 +19,7 @@ from ag.exam.handout import (
     answer_template,
     find_chromium,
     key_html,
+    parenthesize_negatives,
     parse_seeds,
     print_pdf,
     sheet_html,
@@ -33,6 +34,15 @@ def pdf_pages(path: Path) -> list[bytes]:
     data = path.read_bytes()
     assert data.startswith(b"%PDF")
     return re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data)
+
+
+def pdf_text(path: Path) -> list[str]:
+    """The text on each page of a PDF (pdftotext, from poppler-utils), whitespace collapsed."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext is not installed (apt-get install poppler-utils)")
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return [" ".join(page.split()) for page in done.stdout.split("\f")[:-1]]
 
 
 def test_sheet_has_everything_a_student_needs_and_no_answers():
@@ -55,8 +65,10 @@ def test_key_has_the_answers_and_the_drawing():
     page = key_html([p], graphs=shutil.which("dot") is not None)
     for k in range(len(p.run.steps)):
         for line in p.run.update_lines(k):
-            assert html.escape(line) in page
+            assert html.escape(parenthesize_negatives(line)) in page
     assert "finite" in page and str(p.keys_checked) in page
+    # which grads were checked, not only how many
+    assert "every node" in page and ", ".join(f"{n}.grad" for n in p.leaves) in page
     if shutil.which("dot"):
         assert "<svg" in page
 
@@ -92,7 +104,9 @@ def test_latex_compiles_with_an_installed_engine(engine, tmp_path):
     cmd = [engine, *flags, tex.name]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:]
-    assert len(pdf_pages(tmp_path / "sheet.pdf")) >= 2 or (tmp_path / "sheet.pdf").stat().st_size > 1000
+    pages = pdf_text(tmp_path / "sheet.pdf")
+    assert len(pages) >= 3 and "seed 3" in pages[0] and "Name" in pages[0] and "Name" in pages[1]
+    assert "Answer key (seed 3)" in pages[-1] or "Answer key (seed 3)" in pages[-2]
     if engine != "tectonic":  # the student sheet alone fits its page width (a 10-node order too)
         tex.write_text(sheet_latex(generate(seed=9, difficulty="hard"), paper="letter"))
         done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -140,7 +154,17 @@ def test_pdf_pages_letter_and_a4(tmp_path):
         assert len(pages) == 2 and all(p.strip().startswith(box) for p in pages), pages
     assert main(["exam", "--seeds", "1-3", "--out", str(tmp_path / "b"), "--pdf"]) == 0
     assert len(pdf_pages(tmp_path / "b" / "sheets.pdf")) == 6
-    assert (tmp_path / "b" / "key.pdf").stat().st_size > 10_000
+    sheets = pdf_text(tmp_path / "b" / "sheets.pdf")
+    assert all("Name" in page for page in sheets)  # a name field on every printed page
+    for seed, (first, second) in zip((1, 2, 3), zip(sheets[::2], sheets[1::2])):
+        p = generate(seed=seed)
+        assert f"seed {seed}" in first and f"seed {seed}" in second and "Forward code" in first
+        assert "Backward pass, iteration by iteration" in second
+        assert all(name not in " ".join(sheets) for name in [p._answer_line()])
+    key = " ".join(pdf_text(tmp_path / "b" / "key.pdf"))
+    for seed in (1, 2, 3):
+        p = generate(seed=seed)
+        assert f"seed {seed}" in key and " ".join(p._answer_line().split()) in key
 
 
 def _picture_module():
@@ -166,6 +190,8 @@ LAYOUT = """
     rows: document.querySelectorAll('table.iterations tbody tr').length,
     canvasHeight: document.querySelector('.canvas').getBoundingClientRect().height,
     seed: document.querySelector('.seed').textContent,
+    names: [...document.querySelectorAll('.who span')].filter(s => s.textContent === 'Name').length,
+    rowHeight: document.querySelector('table.iterations td').getBoundingClientRect().height,
     code: document.querySelector('pre').textContent,
   };
 })()
@@ -192,4 +218,8 @@ def test_sheet_in_headless_chromium(tmp_path, width, media):
     assert shown["overflow"] == [] and shown["docWidth"] <= shown["viewport"]
     assert shown["rows"] == len(p.run.order) and shown["canvasHeight"] > 300
     assert shown["seed"] == "seed 21" and shown["code"] == p.code
-    assert shot.stat().st_size > 20_000
+    assert shown["names"] == 2 and shown["rowHeight"] >= 50  # a name on each page; rows to write in
+    from PIL import Image
+
+    with Image.open(shot) as im:  # the picture shows the page: not blank, as wide as the window
+        assert im.width == width and len(im.convert("L").getcolors(256) or range(257)) > 8

@@ -102,6 +102,7 @@ def test_the_key_with_the_backward_pass():
     assert "The backward pass, iteration by iteration" in full and "X.grad" not in full
 
 
+@pytest.mark.latex
 def test_the_latex_keys_typeset_without_overfull_lines(tmp_path):
     import shutil
 

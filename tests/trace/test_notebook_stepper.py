@@ -104,7 +104,7 @@ window.rendered = true;
 
 @pytest.mark.browser
 def test_the_two_widgets_step_on_their_own_in_chromium(executed, tmp_path):
-    from test_stepper_browser import Browser, find_chromium
+    from test_stepper_browser import Browser, assert_wcag_aa, find_chromium
 
     from ag.stepper import CSS
     from ag.widget import ESM
@@ -133,6 +133,7 @@ def test_the_two_widgets_step_on_their_own_in_chromium(executed, tmp_path):
         browser.eval(f"{second}.focus()")
         browser.press("ArrowRight", 39)
         assert browser.eval(f"{second}.dataset.iteration") == "2"
+        assert assert_wcag_aa(browser) > 50  # every text in both widgets, drawings included
         assert browser.errors() == []
     finally:
         browser.close()

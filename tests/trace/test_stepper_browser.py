@@ -312,3 +312,154 @@ def test_nav_bar_wraps_in_a_narrow_window(browser, tmp_path):
         assert browser.eval(SHOWN)["iteration"] == "1"
     finally:
         browser.size(1300, 900)
+
+
+# -- contrast and the current node in view (issue 26, items 3 and 5) ---------------------------
+
+COLOURS = """
+(() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const opaque = (c) => { const v = rgb(c); return v.length === 3 || (v.length === 4 && v[3] > 0.99); };
+  function background(el) {
+    for (let e = el; e; e = e.parentElement) {
+      const bg = getComputedStyle(e).backgroundColor;
+      if (opaque(bg)) { return bg; }
+    }
+    return "rgb(255, 255, 255)";
+  }
+  const out = [];
+  const scope = [];
+  for (const stepper of document.querySelectorAll('.ag-stepper')) {  // every stepper on the page
+    const frame = [...stepper.querySelectorAll('section.frame')].find(s => !s.hidden);
+    scope.push(stepper.querySelector('nav'), frame);
+  }
+  for (const root of scope) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.closest('svg')) { continue; }
+      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+      if (!own || !el.getClientRects().length) { continue; }
+      out.push({what: el.tagName + ':' + el.textContent.trim().slice(0, 30), fg: getComputedStyle(el).color,
+                bg: background(el), disabled: !!el.closest('button:disabled')});
+    }
+    for (const t of root.querySelectorAll('svg g.node text')) {
+      const box = t.parentElement.querySelector('path, polygon');
+      const fill = box && box.getAttribute('fill');
+      out.push({what: 'svg:' + t.textContent.slice(0, 30), fg: getComputedStyle(t).fill,
+                bg: fill && fill !== 'none' ? fill : 'rgb(255, 255, 255)', disabled: false});
+    }
+  }
+  return out;
+})()
+"""
+
+
+def _luminance(colour: str) -> float:
+    import re
+
+    if colour.startswith("#"):
+        parts = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    else:
+        parts = [float(v) for v in re.findall(r"[\d.]+", colour)[:3]]
+    lin = [(c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in parts]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG's contrast ratio of two colours (1 to 21)."""
+    a, b = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def assert_wcag_aa(browser) -> int:
+    """Every text shown (HTML and the drawings' SVG) has contrast >= 4.5 with what is behind it."""
+    checked = 0
+    for item in browser.eval(COLOURS):
+        if item["disabled"]:  # a disabled button is exempt (WCAG 1.4.3)
+            continue
+        ratio = contrast(item["fg"], item["bg"])
+        assert ratio >= 4.5, (item, round(ratio, 2))
+        checked += 1
+    return checked
+
+
+def test_contrast_helper_by_hand():
+    assert round(contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(contrast("#9ca3af", "#f3f4f6"), 1) == 2.3  # the old grey on grey (issue 26)
+    assert contrast("#4b5563", "#f3f4f6") > 6.5  # the new "not yet visited" text
+
+
+@pytest.mark.parametrize("which", ["1.3", "attention"])
+def test_every_text_meets_wcag_aa_contrast(browser, tmp_path, which):
+    if which == "1.3":
+        run = ag.backward_trace(problem_1_3())
+    else:
+        run = course_problems_attention()
+    page = stepper.write_html(run, tmp_path / "c.html")
+    browser.size(1400, 1000)
+    browser.open(page.as_uri())
+    checked = 0
+    for k in (0, 3, len(run.steps) - 1):
+        browser.eval(f"document.querySelector('.ag-stepper').agShow({k})")
+        checked += assert_wcag_aa(browser)
+    assert checked > 100
+
+
+def course_problems_attention():
+    import contextlib
+    import io
+    import runpy
+    from pathlib import Path
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ns = runpy.run_path(str(Path(__file__).resolve().parents[2] / "exercises" / "attention_block.py"),
+                            run_name="test")
+    return ns["TRACE"].last
+
+
+NODE_IN_VIEW = """
+(() => {
+  const frame = [...document.querySelectorAll('section.frame')].find(s => !s.hidden);
+  const node = frame.querySelector('g.node.ag-current');
+  const r = node.getBoundingClientRect(), box = frame.querySelector('.graph').getBoundingClientRect();
+  return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, boxLeft: box.left,
+          boxRight: box.right, height: window.innerHeight, title: node.querySelector('title').textContent};
+})()
+"""
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (1400, 1000)])
+def test_the_current_node_is_brought_into_view_on_every_step(browser, tmp_path, width, height):
+    run = course_problems_attention()  # wider than the page at both widths
+    page = stepper.write_html(run, tmp_path / "att.html")
+    browser.size(width, height)
+    browser.open(page.as_uri())
+    wide = browser.eval("document.querySelector('section.frame .graph').scrollWidth > "
+                        "document.querySelector('section.frame .graph').clientWidth")
+    assert wide, "the attention graph should be wider than its column here"
+    for k in range(len(run.steps)):
+        if k:
+            browser.press("ArrowRight", 39)
+        at = browser.eval(NODE_IN_VIEW)
+        assert at["title"] == f"n{run.index[id(run.steps[k].node)]}"
+        assert at["left"] >= at["boxLeft"] - 1 and at["right"] <= at["boxRight"] + 1, (k, at)
+        assert at["top"] >= 0 and at["bottom"] <= at["height"], (k, at)
+
+
+def test_problem_1_3_changed_rows_and_colours_by_hand(browser, tmp_path):
+    # iteration 4 is z6 = z4 * z1 (wi * x1): z4 gets z1.value * 6 = 12 and z1 gets z4.value * 6 = 30;
+    # exactly those two rows are marked changed, and their nodes are green; wr (z3) is still grey
+    run = ag.backward_trace(problem_1_3())
+    page = stepper.write_html(run, tmp_path / "p.html")
+    browser.open(page.as_uri() + "#4")
+    got = browser.eval("""(() => {
+      const f = [...document.querySelectorAll('section.frame')].find(s => !s.hidden);
+      const fill = (t) => [...f.querySelectorAll('svg g.node')].find(g => g.querySelector('title')
+                              .textContent === t).querySelector('path, polygon').getAttribute('fill');
+      return {changed: [...f.querySelectorAll('tr.changed')].map(r => [r.dataset.node, r.querySelector('td')
+                        .textContent.trim(), getComputedStyle(r.querySelector('td')).backgroundColor]),
+              wi: fill('n3'), x1: fill('n4'), wr: fill('n0'), z6: fill('n5')};
+    })()""")
+    assert got["changed"] == [["z4", "12", "rgb(187, 247, 208)"], ["z1", "30", "rgb(187, 247, 208)"]]
+    assert got["wi"] == got["x1"] == "#bbf7d0"  # green: just received a grad
+    assert got["wr"] == "#f3f4f6"  # grey: not visited yet
+    assert got["z6"] == "#fde047"  # yellow: the current iteration
