@@ -92,7 +92,8 @@ class ExamProblem:
                 numbers[("forward", f"{names[id(n)]}.value")] = values[names[id(n)]]
         for k in range(len(run.steps)):
             for name, g in run.grads_after(k).items():
-                numbers[(str(k), f"{name}.grad")] = g
+                if g is not None:  # None: not reached yet (still 0 on the key)
+                    numbers[(str(k), f"{name}.grad")] = g
         for name, g in self.answers.items():
             numbers[("answer", f"{name}.grad")] = g
         return {q: form for q, x in numbers.items() if (form := self.exact(x)) is not None}
@@ -106,7 +107,7 @@ class ExamProblem:
         run = self.run
         numbers = list(run.values)
         for k in range(len(run.steps)):
-            numbers += list(run.grads_after(k).values())
+            numbers += [g for g in run.grads_after(k).values() if g is not None]  # None: not reached
         for x in numbers:
             form = self.exact(x)
             if form is not None:

@@ -55,6 +55,7 @@ def test_template_has_one_row_per_number(kind):
     assert md.count("\n| ") == len(q.rows()) + 1
 
 
+@pytest.mark.latex
 @pytest.mark.parametrize("kind", KINDS)
 def test_latex_compiles_and_shows_the_questions(kind, tmp_path):
     engine = shutil.which("pdflatex")
