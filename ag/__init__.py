@@ -9,33 +9,34 @@
 32.0
 
 The Tensor engine and its functions load on first use (``ag.Tensor``,
-``ag.matmul``, ...), so ``import ag`` stays fast for Scalar work.
+``ag.matmul``, ...), so ``import ag`` stays fast for Scalar work. Every op is
+``ag.<its registered name>`` (``ag.exp``, ``ag.matmul``, ``ag.einsum``): made from the
+op registry (:mod:`ag.functions`), so an op added with :func:`ag.register` needs no
+line here. ``dir(ag)`` and ``ag.__all__`` list the public API.
 """
 
-from importlib import import_module
-from typing import Any
+from __future__ import annotations
 
-from ag.autodiff import enable_grad, is_grad_enabled, no_grad, topological_sort
-from ag.functions import exp, log, relu, sigmoid, sqrt, tanh
-from ag.scalar import Scalar, scalar
-from ag.trace import backward_trace, trace  # the function; `ag.trace` the module is shadowed on purpose
+import importlib as _importlib
+
+# the public names loaded with `import ag` (_EAGER); `ag.trace` the function shadows the module
+from ag.autodiff import enable_grad, is_grad_enabled, no_grad, topological_sort  # noqa: F401
+from ag.registry import register  # noqa: F401
+from ag.scalar import Scalar, scalar  # noqa: F401
+from ag.trace import backward_trace, trace  # noqa: F401
 
 __version__ = "0.1.0"
 
-# name -> (module, attribute): loaded on first access by __getattr__ below.
+_EAGER = ("Scalar", "scalar", "register", "no_grad", "enable_grad", "is_grad_enabled",
+          "topological_sort", "trace", "backward_trace")
+
+# public names that are not registered ops: name -> (module, attribute), loaded on first access
 _LAZY = {
     **{name: ("ag.tensor", name) for name in (
-        "Tensor", "add", "sub", "mul", "div", "power", "matmul", "spcmatmul",
-        "mean", "var", "reshape", "transpose", "moveaxis", "swapaxes", "squeeze",
-        "expand_dims", "flatten", "broadcast_to", "concatenate", "stack", "split", "maximum",
-        "minimum", "where", "clip", "softmax", "log_softmax", "logsumexp", "zeros", "ones",
-        "randn", "rand", "arange", "zeros_like", "ones_like", "randn_like", "sum_to_shape",
-        "custom_op", "softmax_cross_entropy", "from_numpy",
+        "Tensor", "var", "moveaxis", "swapaxes", "squeeze", "expand_dims", "flatten", "split",
+        "zeros", "ones", "randn", "rand", "arange", "zeros_like", "ones_like", "randn_like",
+        "sum_to_shape", "custom_op", "from_numpy",
     )},
-    "sum": ("ag.tensor", "tsum"),
-    "max": ("ag.tensor", "tmax"),
-    "min": ("ag.tensor", "tmin"),
-    "abs": ("ag.tensor", "absolute"),
     "grad": ("ag.higher_order", "grad"),
     "hvp": ("ag.higher_order", "hvp"),
     "hessian": ("ag.higher_order", "hessian"),
@@ -47,43 +48,49 @@ _LAZY = {
     "set_default_device": ("ag.gpu.device", "set_default_device"),
     "get_default_device": ("ag.gpu.device", "get_default_device"),
 }
-_SUBMODULES = {
-    "testing", "tensor", "autodiff", "scalar", "functions", "higher_order", "anomaly", "viz",
-    "stepper", "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "backend",
-    "ops", "number_format", "trace_record", "trace_render", "widget",
+# ops whose public name is not their registry key
+_ALIASES = {"power": "pow", "softmax_cross_entropy": "cross_entropy"}
+_SUBMODULES = {  # public: listed by dir(ag)
+    "testing", "tensor", "scalar", "functions", "higher_order", "anomaly", "viz", "stepper",
+    "exam", "remat", "nn", "optim", "data", "training", "gpu", "registry", "ops", "widget",
+}
+_INTERNAL_SUBMODULES = {  # importable as ag.X, but not the API a course uses
+    "autodiff", "backend", "buffers", "number_format", "trace_record", "trace_render",
+    "parallel", "answer_key", "cli",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    if name == "__all__":
+        return _public_names()
     if name in _LAZY:
         module, attribute = _LAZY[name]
-        value = getattr(import_module(module), attribute)
+        value = getattr(_importlib.import_module(module), attribute)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:
-        return import_module(f"ag.{name}")
-    op = _registered_tensor_op(name)
-    if op is not None:
-        globals()[name] = op
-        return op
+    if name in _SUBMODULES or name in _INTERNAL_SUBMODULES:
+        return _importlib.import_module(f"ag.{name}")
+    from ag.functions import op_function
+
+    function = op_function(_ALIASES.get(name, name))
+    if function is not None:
+        globals()[name] = function
+        return function
     raise AttributeError(f"module 'ag' has no attribute {name!r}")
 
 
-def _registered_tensor_op(name: str) -> Any:
-    """An op registered in ag.registry under ``name`` (ag.einsum): new ops need no entry here."""
-    if name.startswith("_"):
-        return None
+def _public_names() -> list[str]:
+    """``ag.__all__``: the names above and every op the engines register (loads Tensor)."""
     from ag import registry
 
-    entry = registry.tensor_ops().get(name)
-    return None if entry is None else entry.function
+    ops = {name for name, entry in registry.scalar_ops().items()
+           if entry.function is not None and entry.op == name and entry.public}
+    ops |= {name for name, entry in registry.tensor_ops().items()
+            if entry.function is not None and entry.op == name and entry.public
+            and entry.function.__module__.startswith("ag.ops")}  # not nn's, remat's, gpu's
+    ops -= set(_ALIASES.values())  # listed under their public names (power, not pow)
+    return sorted(set(_EAGER) | set(_LAZY) | set(_ALIASES) | ops)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
-
-
-__all__ = [
-    "Scalar", "scalar", "exp", "log", "relu", "sigmoid", "sqrt", "tanh", "no_grad",
-    "enable_grad", "is_grad_enabled", "topological_sort", "trace", "backward_trace", *_LAZY,
-]
+    return sorted(set(_public_names()) | _SUBMODULES | {"__version__"})

@@ -122,19 +122,16 @@ def topological_sort(root: Node, boundary: Callable[[Any], bool] | None = None) 
     return order
 
 
-def run_backward(root: Node, seed: Any, cleared_grad: Any,
-                 boundary: Callable[[Any], bool] | None = None, release: bool = False) -> list:
+def run_backward(root: Node, seed: Any, cleared_grad: Any, order: list | None = None) -> list:
     """Seed ``root.grad`` and run every node's ``_backward`` in reverse exam order.
 
     Interior nodes (those with inputs) start from ``cleared_grad`` so that each call
     computes this pass's gradients; leaves keep accumulating, so two calls give
     twice the leaf gradients. Returns the topological order.
 
-    ``boundary`` keeps the pass inside a subgraph (a recompute's, ``ag.remat``): a
-    node for which it is true is listed but not entered, cleared or run, so it
-    accumulates like a leaf (also as the root). ``release=True`` drops each node's
-    grad right after its step (nobody reads a rebuilt node's grad afterwards).
-    Observers see these steps like any others.
+    ``order`` is the nodes to run, each after its inputs (default: the topological
+    sort of ``root``); ``ag.remat`` passes a recomputed subgraph's, and its inputs,
+    not in it, accumulate like leaves. Observers see every step.
 
     All or nothing: if any node's rule raises (or the user presses Ctrl-C), every
     listed node's ``grad`` is put back as it was before this call, and the error is
@@ -142,37 +139,31 @@ def run_backward(root: Node, seed: Any, cleared_grad: Any,
     never change a grad in place (they rebind ``.grad``), so remembering the old
     objects is enough: one list of references, the only cost on the success path.
     """
-    order = topological_sort(root, boundary)
+    order = topological_sort(root) if order is None else order
     saved = [node.grad for node in order]
-    steps = order if boundary is None else [n for n in order if not boundary(n)]
-    for node in steps:
+    for node in order:
         if node.inputs:
             node.grad = cleared_grad
     node = root
     begun: tuple = ()
     try:
         # a leaf accumulates, also when it is the root itself (x.backward() twice gives 2)
-        inside = boundary is None or not boundary(root)
-        root.grad = seed if (root.inputs and inside) or root.grad is None else root.grad + seed
+        root.grad = seed if root.inputs or root.grad is None else root.grad + seed
         if not grad_mode.observers:
-            for node in reversed(steps):
+            for node in reversed(order):
                 if node.inputs:  # a leaf's step does nothing (the Node protocol): not called
                     node._backward()
-                if release:
-                    node.grad = cleared_grad
             return order
         observers = tuple(grad_mode.observers)
         for obs in observers:
             obs.begin(root, order)
         begun = observers
-        for step, node in enumerate(reversed(steps)):
+        for step, node in enumerate(reversed(order)):
             for obs in observers:
                 obs.before(step, node)
             node._backward()
             for obs in observers:
                 obs.after(step, node)
-            if release:
-                node.grad = cleared_grad
         for obs in observers:
             obs.end(root)
         return order

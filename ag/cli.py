@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--ops", default=",".join(DEFAULT_OPS),
         help=f"comma-separated ops to draw from (default {','.join(DEFAULT_OPS)}; "
-        f"available: {','.join(OPS)}); as many distinct ones appear as --nodes allows",
+        f"available: {', '.join(OPS)}); as many distinct ones appear as --nodes allows",
     )
     e.add_argument("--require", default="", metavar="OPS",
                    help="comma-separated ops that must appear (added to --ops if missing)")

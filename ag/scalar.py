@@ -22,8 +22,9 @@ The rule protocol is Tensor's (``ag.ops.api``): each op below is defined once, a
 its forward function, one backward rule per input ``rule(g, out, ctx, a, b)`` that
 *returns* that input's gradient (``g`` is the node's grad, ``out``, ``a``, ``b`` the
 values, ``ctx`` what the forward kept, e.g. an exponent), and the rule text, side by
-side, registered in :mod:`ag.registry`. :meth:`Scalar._backward` accumulates. The
-rules are module-level functions, not closures over the output node, so a graph
+side, registered with :func:`ag.register` (an op of your own is written the same
+way: :func:`make_node` and ``ag.register("scalar", ...)``). :meth:`Scalar._backward`
+accumulates. The rules are module-level functions, not closures over the output node, so a graph
 has no reference cycles and is freed by reference counting the moment the last
 name for it goes away.
 """
@@ -37,6 +38,8 @@ from typing import Any
 
 from ag import registry
 from ag.autodiff import grad_mode, node_name, run_backward, topological_sort
+from ag.functions import logistic
+from ag.registry import register
 
 _creation_counter = count(1)
 _new = object.__new__
@@ -108,9 +111,13 @@ class Scalar:
             av, bv = a.value, b.value
             a.grad += rules[0](g, self.value, self._ctx, av, bv)
             b.grad += rules[1](g, self.value, self._ctx, av, bv)
-        else:
+        elif len(inputs) == 1:
             a = inputs[0]
             a.grad += rules[0](g, self.value, self._ctx, a.value)
+        else:  # a registered op of three or more inputs
+            values = [x.value for x in inputs]
+            for x, rule in zip(inputs, rules):
+                x.grad += rule(g, self.value, self._ctx, *values)
 
     def backward_rule(self) -> tuple[str, ...]:
         """This node's backward rule as text, one template per input (see ``rule_templates``)."""
@@ -124,6 +131,9 @@ class Scalar:
 
     def __float__(self) -> float:
         return self.value
+
+
+registry.define_engine("scalar", Scalar)
 
 
 def scalar(value: float, label: str = "") -> Scalar:
@@ -159,8 +169,18 @@ def _lift(other: Any, op: str, node: Scalar) -> Scalar:
     )
 
 
-def _node(value: float, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Scalar:
-    """An op's output; it records its inputs and rules only while grad mode is on."""
+def make_node(value: float, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -> Scalar:
+    """The output node of a Scalar op: ``value``, its ``inputs`` and one rule per input.
+
+    The op-author API of the Scalar engine (Tensor's is ``ag.ops.api.make_node``, with
+    the same arguments). It records its inputs and rules only while grad mode is on;
+    ``ctx`` is handed to every rule (whatever the forward kept, e.g. an exponent).
+
+    >>> x = Scalar(3.0)
+    >>> y = make_node(2.0 * x.value, (x,), "double", (lambda g, out, ctx, a: 2.0 * g,))
+    >>> y.backward(); x.grad
+    2.0
+    """
     out = _new(Scalar)
     out.value = value
     out.grad = 0.0
@@ -177,27 +197,13 @@ def _node(value: float, inputs: tuple, op: str, rules: tuple, ctx: Any = None) -
     return out
 
 
-def _reflected(function: Any, op: str) -> Any:
-    def method(self: Scalar, other: Any) -> Scalar:
-        return function(_lift(other, op, self), self)
-
-    method.__name__ = f"__r{function.__name__}__"
-    return method
-
-
-def _register(name: str, function: Any, rules: tuple, text: tuple[str, ...], *, code: str,
-              methods: tuple[str, ...] = (), reflected: tuple[str, ...] = (),
-              domain: str | None = None, defined: Any = None, kinks: tuple[float, ...] = (),
-              op: str | None = None) -> None:
-    """Register a Scalar op and put its methods (and reflected operators) on Scalar."""
-    registry.register("scalar", name, function=function, rules=rules, text=text,
-                      arity=len(text), methods=methods + reflected, domain=domain,
-                      defined=defined, kinks=kinks, code=code, op=op,
-                      summary=(function.__doc__ or "").strip().split("\n")[0] if function else "")
-    for method in methods:
-        setattr(Scalar, method, function)
-    for method in reflected:
-        setattr(Scalar, method, _reflected(function, op or name))
+def _pair(a: Any, b: Any, op: str) -> tuple[Scalar, Scalar]:
+    """The two operands of a binary op as Scalars (a number on either side is lifted)."""
+    if type(a) is not Scalar:
+        a = _lift(a, op, b)
+    if type(b) is not Scalar:
+        b = _lift(b, op, a)
+    return a, b
 
 
 # -- the op set: forward, rules, text, side by side ----------------------------------------
@@ -216,13 +222,13 @@ def _add_b(g, out, ctx, a, b):
 
 def add(a: Scalar, b: Any) -> Scalar:
     """``a + b``."""
-    b = _lift(b, "add", a)
-    return _node(a.value + b.value, (a, b), "add", _ADD)
+    a, b = _pair(a, b, "add")
+    return make_node(a.value + b.value, (a, b), "add", _ADD)
 
 
 _ADD = (_add_a, _add_b)
-_register("add", add, _ADD, ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
-          code="{a} + {b}", methods=("__add__",), reflected=("__radd__",))
+register("scalar", "add", add, _ADD, ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
+         code="{a} + {b}", methods=("__add__",), reflected=("__radd__",))
 
 
 # sub: out = a - b
@@ -232,13 +238,13 @@ def _sub_b(g, out, ctx, a, b):
 
 def sub(a: Scalar, b: Any) -> Scalar:
     """``a - b``."""
-    b = _lift(b, "sub", a)
-    return _node(a.value - b.value, (a, b), "sub", _SUB)
+    a, b = _pair(a, b, "sub")
+    return make_node(a.value - b.value, (a, b), "sub", _SUB)
 
 
 _SUB = (_add_a, _sub_b)
-_register("sub", sub, _SUB, ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
-          code="{a} - {b}", methods=("__sub__",), reflected=("__rsub__",))
+register("scalar", "sub", sub, _SUB, ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
+         code="{a} - {b}", methods=("__sub__",), reflected=("__rsub__",))
 
 
 # mul: out = a * b
@@ -252,14 +258,14 @@ def _mul_b(g, out, ctx, a, b):
 
 def mul(a: Scalar, b: Any) -> Scalar:
     """``a * b``."""
-    b = _lift(b, "mul", a)
-    return _node(a.value * b.value, (a, b), "mul", _MUL)
+    a, b = _pair(a, b, "mul")
+    return make_node(a.value * b.value, (a, b), "mul", _MUL)
 
 
 _MUL = (_mul_a, _mul_b)
-_register("mul", mul, _MUL,
-          ("{a}.grad += {b}.value * {out}.grad", "{b}.grad += {a}.value * {out}.grad"),
-          code="{a} * {b}", methods=("__mul__",), reflected=("__rmul__",))
+register("scalar", "mul", mul, _MUL,
+         ("{a}.grad += {b}.value * {out}.grad", "{b}.grad += {a}.value * {out}.grad"),
+         code="{a} * {b}", methods=("__mul__",), reflected=("__rmul__",))
 
 
 # div: out = a / b
@@ -275,18 +281,18 @@ def _div_b(g, out, ctx, a, b):
 
 def div(a: Scalar, b: Any) -> Scalar:
     """``a / b``; dividing by zero is an error naming both nodes."""
-    b = _lift(b, "div", a)
+    a, b = _pair(a, b, "div")
     if b.value == 0.0:
         raise ZeroDivisionError(f"div: {_describe(a)} divided by {_describe(b)}, which is zero")
-    return _node(a.value / b.value, (a, b), "div", _DIV)
+    return make_node(a.value / b.value, (a, b), "div", _DIV)
 
 
 _DIV = (_div_a, _div_b)
-_register("div", div, _DIV,
-          ("{a}.grad += {out}.grad / {b}.value",
-           "{b}.grad += -{a}.value / {b}.value**2 * {out}.grad"),
-          code="{a} / {b}", methods=("__truediv__",), reflected=("__rtruediv__",),
-          domain="b != 0", defined=lambda a, b: b != 0.0)
+register("scalar", "div", div, _DIV,
+         ("{a}.grad += {out}.grad / {b}.value",
+          "{b}.grad += -{a}.value / {b}.value**2 * {out}.grad"),
+         code="{a} / {b}", methods=("__truediv__",), reflected=("__rtruediv__",),
+         domain="b != 0", defined=lambda a, b: b != 0.0, safe=lambda a, b: abs(b) > 0.1)
 
 
 # pow: out = a ** n (a number n, kept in ctx) or a ** b (a Scalar b)
@@ -334,7 +340,7 @@ def power(base: Any, exponent: Any) -> Scalar:
             raise OverflowError(
                 f"pow: {_describe(base)} raised to {_describe(exponent)} overflows a float"
             ) from None
-        return _node(value, (base, exponent), "pow", _POW)
+        return make_node(value, (base, exponent), "pow", _POW)
     if not isinstance(exponent, Real) or isinstance(exponent, bool):
         raise TypeError(
             f"pow: the exponent of {_describe(base)} must be a number or a Scalar, "
@@ -352,24 +358,21 @@ def power(base: Any, exponent: Any) -> Scalar:
         ) from None
     if isinstance(value, complex):
         raise ValueError(f"pow: {_describe(base)} raised to the non-integer power {n!r} is not real")
-    return _node(value, (base,), "pow", _POW_CONST, n)
-
-
-def _rpow(self: Scalar, base: Any) -> Scalar:
-    return power(_lift(base, "pow", self), self)
+    return make_node(value, (base,), "pow", _POW_CONST, n)
 
 
 _POW = (_pow_a, _pow_b)
 _POW_CONST = (_pow_const_rule,)
-_register("pow", power, _POW,
-          ("{a}.grad += {b}.value * {a}.value**({b}.value - 1) * {out}.grad",
-           "{b}.grad += {out}.value * log({a}.value) * {out}.grad"),
-          code="{a} ** {b}", methods=("__pow__",), domain="a > 0",
-          defined=lambda a, b: a > 0.0)
-_register("pow_const", power, _POW_CONST, ("{a}.grad += {n} * {a}.value**({n} - 1) * {out}.grad",),
-          code="{a} ** {n}", op="pow", domain="a != 0 when n < 0; a >= 0 when n is not an integer",
-          defined=lambda a, n=2.0: (a != 0.0 or n >= 0) and (a >= 0.0 or n == int(n)))
-Scalar.__rpow__ = _rpow
+register("scalar", "pow", power, _POW,
+         ("{a}.grad += {b}.value * {a}.value**({b}.value - 1) * {out}.grad",
+          "{b}.grad += {out}.value * log({a}.value) * {out}.grad"),
+         code="{a} ** {b}", methods=("__pow__",), reflected=("__rpow__",), domain="a > 0",
+         defined=lambda a, b: a > 0.0, safe=lambda a, b: 0.1 < a < 20 and abs(b) < 4,
+         exam=False)  # the exam's pow is the square, below
+register("scalar", "pow_const", power, _POW_CONST, ("{a}.grad += {n} * {a}.value**({n} - 1) * {out}.grad",),
+         code="{a} ** {n}", op="pow", domain="a != 0 when n < 0; a >= 0 when n is not an integer",
+         defined=lambda a, n: (a != 0.0 or n >= 0) and (a >= 0.0 or n == int(n)),
+         safe=lambda a, n: 0.1 < abs(a) < 20, n=2.0)
 
 
 # neg: out = -a
@@ -379,11 +382,11 @@ def _neg_rule(g, out, ctx, a):
 
 def neg(a: Scalar) -> Scalar:
     """``-a``."""
-    return _node(-a.value, (a,), "neg", _NEG)
+    return make_node(-a.value, (a,), "neg", _NEG)
 
 
 _NEG = (_neg_rule,)
-_register("neg", neg, _NEG, ("{a}.grad += -{out}.grad",), code="-{a}", methods=("__neg__",))
+register("scalar", "neg", neg, _NEG, ("{a}.grad += -{out}.grad",), code="-{a}", methods=("__neg__",))
 
 
 # exp: out = e ** a
@@ -397,13 +400,13 @@ def exp(a: Scalar) -> Scalar:
         value = math.exp(a.value)
     except OverflowError:
         raise OverflowError(f"exp: exp of {_describe(a)} overflows a float") from None
-    return _node(value, (a,), "exp", _EXP)
+    return make_node(value, (a,), "exp", _EXP)
 
 
 _EXP = (_exp_rule,)
-_register("exp", exp, _EXP, ("{a}.grad += {out}.value * {out}.grad",), code="ag.exp({a})",
-          methods=("exp",), domain="a < 709.78 (else the float overflows)",
-          defined=lambda a: a < 709.78)
+register("scalar", "exp", exp, _EXP, ("{a}.grad += {out}.value * {out}.grad",), code="ag.exp({a})",
+         methods=("exp",), domain="a < 709.78 (else the float overflows)",
+         defined=lambda a: a < 709.78, safe=lambda a: a < 10.0)
 
 
 # log: out = ln a
@@ -416,12 +419,12 @@ def log(a: Scalar) -> Scalar:
     if not a.value > 0.0:
         why = "is NaN" if a.value != a.value else "must be positive"
         raise ValueError(f"log: the input {_describe(a)} {why}")
-    return _node(math.log(a.value), (a,), "log", _LOG)
+    return make_node(math.log(a.value), (a,), "log", _LOG)
 
 
 _LOG = (_log_rule,)
-_register("log", log, _LOG, ("{a}.grad += {out}.grad / {a}.value",), code="ag.log({a})",
-          methods=("log",), domain="a > 0", defined=lambda a: a > 0.0)
+register("scalar", "log", log, _LOG, ("{a}.grad += {out}.grad / {a}.value",), code="ag.log({a})",
+         methods=("log",), domain="a > 0", defined=lambda a: a > 0.0, safe=lambda a: a > 0.1)
 
 
 # relu: out = max(a, 0)
@@ -432,12 +435,12 @@ def _relu_rule(g, out, ctx, a):
 def relu(a: Scalar) -> Scalar:
     """``max(a, 0)`` (slope 0 at 0)."""
     v = a.value
-    return _node(v if v > 0.0 else 0.0, (a,), "relu", _RELU)
+    return make_node(v if v > 0.0 else 0.0, (a,), "relu", _RELU)
 
 
 _RELU = (_relu_rule,)
-_register("relu", relu, _RELU, ("{a}.grad += ({out}.value > 0) * {out}.grad",),
-          code="ag.relu({a})", methods=("relu",), kinks=(0.0,))
+register("scalar", "relu", relu, _RELU, ("{a}.grad += ({out}.value > 0) * {out}.grad",),
+         code="ag.relu({a})", methods=("relu",), kinks=(0.0,))
 
 
 # tanh: out = tanh a
@@ -447,12 +450,12 @@ def _tanh_rule(g, out, ctx, a):
 
 def tanh(a: Scalar) -> Scalar:
     """``tanh a``."""
-    return _node(math.tanh(a.value), (a,), "tanh", _TANH)
+    return make_node(math.tanh(a.value), (a,), "tanh", _TANH)
 
 
 _TANH = (_tanh_rule,)
-_register("tanh", tanh, _TANH, ("{a}.grad += (1 - {out}.value**2) * {out}.grad",),
-          code="ag.tanh({a})", methods=("tanh",))
+register("scalar", "tanh", tanh, _TANH, ("{a}.grad += (1 - {out}.value**2) * {out}.grad",),
+         code="ag.tanh({a})", methods=("tanh",))
 
 
 # sigmoid: out = 1 / (1 + e ** -a)
@@ -462,18 +465,13 @@ def _sigmoid_rule(g, out, ctx, a):
 
 def sigmoid(a: Scalar) -> Scalar:
     """``1 / (1 + e ** -a)``, stable for large ``|a|``."""
-    v = a.value
-    if v >= 0.0:
-        s = 1.0 / (1.0 + math.exp(-v))
-    else:  # exp(-v) would overflow for very negative v
-        e = math.exp(v)
-        s = e / (1.0 + e)
-    return _node(s, (a,), "sigmoid", _SIGMOID)
+    return make_node(logistic(a.value), (a,), "sigmoid", _SIGMOID)
 
 
 _SIGMOID = (_sigmoid_rule,)
-_register("sigmoid", sigmoid, _SIGMOID, ("{a}.grad += {out}.value * (1 - {out}.value) * {out}.grad",),
-          code="ag.sigmoid({a})", methods=("sigmoid",))
+register("scalar", "sigmoid", sigmoid, _SIGMOID,
+         ("{a}.grad += {out}.value * (1 - {out}.value) * {out}.grad",),
+         code="ag.sigmoid({a})", methods=("sigmoid",))
 
 
 def rule_templates(node: Scalar) -> tuple[str, ...]:
@@ -483,5 +481,4 @@ def rule_templates(node: Scalar) -> tuple[str, ...]:
     >>> rule_templates(x * 2.0)[0]
     '{a}.grad += {b}.value * {out}.grad'
     """
-    key = "pow_const" if node.op == "pow" and len(node.inputs) == 1 else None
-    return registry.rule_templates("scalar", node, key)
+    return registry.rule_templates("scalar", node)

@@ -37,6 +37,7 @@ from ag.number_format import (
     to_numpy,
     unwrap,
 )
+from ag.registry import OpNames
 from ag.trace_record import BackwardTrace, needs_grad
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
 _PLACEHOLDER = re.compile(r"\{(\w+)\}(?:\.(value|grad))?")
 _INPUT_KEYS = ("a", "b", "c", "d", "e", "f")
 # ops whose gradient to an input has the output's shape before it is summed back
-_ELEMENTWISE = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where"}
+_ELEMENTWISE = OpNames("tensor", "broadcasts")  # read from the registry at each look-up
 
 
 class RuleText(NamedTuple):

@@ -159,9 +159,9 @@ API_PAGES: list[tuple[str, str, str, list[tuple[str, list[str]]]]] = [
                            "ag.testing.GradcheckError"]),
       ("Hypothesis strategies", ["ag.testing.strategies.*"])]),
     ("extending", "Writing an op",
-     "The op-author API and the op registry that Tensor's methods, the traces, the exam generator "
-     "and the strategies read. The recipe, with `einsum` as the worked example, is in "
-     "[Contributing](../contributing.md#adding-an-op-einsum-as-the-worked-example).",
+     "The op-author API and the op registry (`ag.register`) that both engines' methods, `ag.X`, the "
+     "traces, the exam generator, `ag grade --op` and the strategies read. The recipe, with `softplus` "
+     "in both engines as the worked example, is in [Contributing](../contributing.md#adding-an-op).",
      [("The op-author API", ["ag.ops.api.*"]),
       ("The op registry", ["ag.registry.*"])]),
 ]

@@ -23,19 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from ag.functions import logistic  # the kit's one stable sigmoid
+
 __all__ = ["CANDIDATES", "FORWARD_TEXT", "Exercise", "exercise", "find_broken"]
-
-
-def _sigmoid(x: Any) -> Any:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 # name -> (n inputs, forward on arrays, right rules, (wrong rule index, wrong rule, what is wrong))
 # Rules follow the kit's protocol: rule(g, out, ctx, *inputs) -> that input's gradient.
 CANDIDATES: dict[str, tuple[int, Callable, tuple, tuple[int, Callable, str]]] = {
     "softplus": (1, lambda x: np.log1p(np.exp(x)),
-                 (lambda g, out, ctx, x: g * _sigmoid(x),),
-                 (0, lambda g, out, ctx, x: g * _sigmoid(-x),
+                 (lambda g, out, ctx, x: g * logistic(x),),
+                 (0, lambda g, out, ctx, x: g * logistic(-x),
                   "the rule uses sigmoid(-x); d/dx log(1 + e^x) = sigmoid(x)")),
     "rowsq": (1, lambda x: (x * x).sum(axis=-1),
               (lambda g, out, ctx, x: g[..., None] * 2 * x,),

@@ -32,6 +32,7 @@ exits, hangs or returns something that is not an array earns 0 with the reason.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -49,36 +50,36 @@ import numpy as np
 __all__ = ["GRADABLE_OPS", "OpReport", "StudentCodeError", "StudentProcess", "grade_op", "grade_rule"]
 
 
-def _forward(name: str) -> Callable[..., np.ndarray]:
+def _gradable_ops() -> dict[str, Any]:
+    """The Tensor ops of ``ag.ops`` whose backward a student can write from the inputs
+    alone: one or two inputs, called with nothing else (read from the op registry)."""
+    from ag import registry
+
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    gradable = {}
+    for name, entry in registry.tensor_ops().items():
+        if (entry.function is None or entry.op != name or entry.arity not in (1, 2)
+                or not entry.function.__module__.startswith("ag.ops.")):
+            continue
+        params = inspect.signature(entry.function).parameters.values()
+        required = [p for p in params if p.kind in kinds and p.default is p.empty]
+        if len(required) == entry.arity and all(p.kind in kinds or p.kind is p.KEYWORD_ONLY
+                                                for p in params):
+            gradable[name] = entry
+    return gradable
+
+
+def _forward(op: Any) -> Callable[..., np.ndarray]:
     import ag
 
-    fns: dict[str, Callable[..., Any]] = {
-        "exp": ag.exp, "log": ag.log, "sqrt": ag.sqrt, "tanh": ag.tanh, "sigmoid": ag.sigmoid,
-        "relu": ag.relu, "abs": lambda x: abs(x),
-        "softmax": lambda x: ag.softmax(x, axis=-1),
-        "log_softmax": lambda x: ag.log_softmax(x, axis=-1),
-        "logsumexp": lambda x: ag.logsumexp(x, axis=-1),
-        "sum": lambda x: x.sum(axis=-1), "mean": lambda x: x.mean(axis=-1),
-        "mul": lambda a, b: a * b, "div": lambda a, b: a / b, "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b, "matmul": lambda a, b: a @ b,
-    }
-    fn = fns[name]
-
     def run(*arrays: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(*(ag.tensor(a) for a in arrays)).value, dtype=np.float64)
+        return np.asarray(op.function(*(ag.tensor(a) for a in arrays)).value, dtype=np.float64)
 
     return run
 
 
-# op -> (number of inputs, how inputs are drawn: "any", "positive", "kink_free", "nonzero")
-GRADABLE_OPS: dict[str, tuple[int, str]] = {
-    "exp": (1, "any"), "log": (1, "positive"), "sqrt": (1, "positive"), "tanh": (1, "any"),
-    "sigmoid": (1, "any"), "relu": (1, "kink_free"), "abs": (1, "kink_free"),
-    "softmax": (1, "any"), "log_softmax": (1, "any"), "logsumexp": (1, "any"),
-    "sum": (1, "any"), "mean": (1, "any"),
-    "add": (2, "any"), "sub": (2, "any"), "mul": (2, "any"), "div": (2, "nonzero"),
-    "matmul": (2, "matmul"),
-}
+#: op -> its registry entry (``OpDef``): every Tensor op that ``ag grade --op`` can grade
+GRADABLE_OPS: dict[str, Any] = _gradable_ops()
 
 
 @dataclass
@@ -113,26 +114,41 @@ class StudentCodeError(Exception):
     """The student's code failed on one example; the message says how (shown in the report)."""
 
 
-def _draw_inputs(data: Any, kind: str, n_inputs: int) -> list[np.ndarray]:
+def _draw_inputs(data: Any, op: Any, paired: bool) -> list[np.ndarray]:
+    """Inputs where ``op`` is valid (its registered ``defined``, ``safe`` and ``kinks``):
+    drawn in [-3, 3], moved away from the kinks, and moved to ``|x| + 0.2`` if invalid."""
+    from hypothesis import assume
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    if kind == "matmul":
+    if paired:  # operands that multiply as matrices: (m, k) and (k, n)
         m, k, n = (data.draw(st.integers(1, 4)) for _ in range(3))
         shapes = [(m, k), (k, n)]
     else:
         shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4))
-        shapes = [shape] * n_inputs
+        shapes = [shape] * op.arity
+    floats = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
     arrays = []
-    for i, shape in enumerate(shapes):
-        floats = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
+    for shape in shapes:
         x = data.draw(hnp.arrays(np.float64, shape, elements=floats))
-        if kind == "positive":
-            x = np.abs(x) + 0.2
-        elif kind == "kink_free" or (kind == "nonzero" and i == 1):
-            x = np.where(np.abs(x) < 0.2, np.where(x < 0, -0.2, 0.2), x)
+        for k in op.kinks:  # finite differences straddling a kink disagree with any slope
+            x = np.where(np.abs(x - k) < 0.2, np.where(x < k, k - 0.2, k + 0.2), x)
         arrays.append(x)
+    if not paired and not np.all(op.valid(*arrays)):
+        arrays = [np.abs(x) + 0.2 for x in arrays]  # log, sqrt, a divisor: positive
+    assume(paired or bool(np.all(op.valid(*arrays))))
     return arrays
+
+
+def _paired(op: Any, forward: Callable) -> bool:
+    """Whether ``op``'s two operands must have shapes (m, k) and (k, n) (matmul) rather than one."""
+    if op.arity != 2:
+        return False
+    try:
+        forward(np.ones((2, 3)), np.ones((2, 3)))
+    except ValueError:
+        return True
+    return False
 
 
 def _numeric_vjp(fn: Callable, inputs: list[np.ndarray], grad: np.ndarray,
@@ -159,15 +175,17 @@ def grade_rule(op: str, backward: Callable, examples: int = 30, seed: int = 0,
 
     if op not in GRADABLE_OPS:
         raise ValueError(f"ag grade --op: cannot grade {op!r}; choose from {', '.join(GRADABLE_OPS)}")
-    n_inputs, kind = GRADABLE_OPS[op]
-    fn = _forward(op)
+    entry = GRADABLE_OPS[op]
+    n_inputs = entry.arity
+    fn = _forward(entry)
+    paired = _paired(entry, fn)
     report = OpReport(op)
 
     @settings(max_examples=examples, database=None, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def one(data: Any) -> None:
-        inputs = _draw_inputs(data, kind, n_inputs)
+        inputs = _draw_inputs(data, entry, paired)
         out = fn(*inputs)
         # an output grad that is not all ones, so a rule that ignores it is caught
         scale = data.draw(st.sampled_from([1.0, 0.5, -2.0]))
@@ -417,7 +435,7 @@ def grade_op(op: str, path: str | Path, examples: int = 30, function: str = "bac
         raise ValueError("ag grade --op: --examples must be at least 1")
     if not time_limit > 0:
         raise ValueError("ag grade --op: --time-limit must be positive")
-    with StudentProcess(path, function, GRADABLE_OPS[op][0], time_limit) as student:
+    with StudentProcess(path, function, GRADABLE_OPS[op].arity, time_limit) as student:
         if student.load_error:
             report = OpReport(op, [0.0] * examples, f"{path}: {student.load_error}")
             return report

@@ -46,14 +46,6 @@ class ExamOp(NamedTuple):
         return self.template.format(*args)
 
 
-# exam name -> (registry key, the number exponent a pow_const node carries)
-_FROM_REGISTRY = {
-    "add": ("add", None), "sub": ("sub", None), "mul": ("mul", None), "div": ("div", None),
-    "pow": ("pow_const", 2.0), "neg": ("neg", None), "exp": ("exp", None), "log": ("log", None),
-    "relu": ("relu", None), "tanh": ("tanh", None), "sigmoid": ("sigmoid", None),
-}
-
-
 def _exam_op(name: str, opdef: Any, n: float | None) -> ExamOp:
     """An :class:`ExamOp` that computes with the registered op itself.
 
@@ -86,11 +78,15 @@ def _exam_op(name: str, opdef: Any, n: float | None) -> ExamOp:
 
 
 def _ops_from_registry() -> dict[str, ExamOp]:
+    """Every Scalar op registered with its ``code`` and ``exam`` left True, by its node's
+    op name (the square ``pow_const`` is the exam's ``pow``; its ``n`` is the exponent)."""
     from ag import registry
 
-    registered = registry.scalar_ops()
-    return {name: _exam_op(name, registered[key], n) for name, (key, n) in _FROM_REGISTRY.items()
-            if key in registered}
+    ops: dict[str, ExamOp] = {}
+    for opdef in registry.scalar_ops().values():
+        if opdef.exam and opdef.code and opdef.function is not None and opdef.op not in ops:
+            ops[opdef.op] = _exam_op(opdef.op, opdef, opdef.n)
+    return ops
 
 
 #: the Scalar ops of the registry (``ag.registry.scalar_ops()``) as the exam writes them;

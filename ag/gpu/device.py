@@ -2,7 +2,7 @@
 
 A device is named by a string: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:1"`` (CuPy;
 ``"cuda"`` means the current CUDA device) and ``"fake"`` (the strict test device of
-:mod:`ag.gpu.fake`).
+:mod:`ag.testing.fake_device`).
 
 >>> import numpy as np
 >>> from ag.gpu.device import device_of, move_array
@@ -81,7 +81,7 @@ def array_module(device: str) -> Any:
     if device == "cpu":
         return np
     if device == "fake":
-        from ag.gpu.fake import xp
+        from ag.testing.fake_device import xp
 
         return xp
     return cupy_module()
@@ -103,7 +103,7 @@ def move_array(array: Any, device: Any) -> Any:
         if target == "cpu":
             return array
     if target == "fake":
-        from ag.gpu.fake import xp
+        from ag.testing.fake_device import xp
 
         return xp.asarray(array)
     cupy = cupy_module()

@@ -64,7 +64,7 @@ def _move(matrix: Any, target: str) -> Any:
     if csr.dtype.kind not in "fc":
         csr = csr.astype(np.float64)
     if target == "fake":
-        from ag.gpu.fake import sparse
+        from ag.testing.fake_device import sparse
 
         return sparse.csr_matrix(csr)
     cupy = cupy_module()

@@ -10,8 +10,9 @@ ag's ops (``ag/ops/*.py``), ``ag.nn`` (conv, attention), ``ag.remat`` and
 2. the rules, ``rule(g, out, ctx, *inputs) -> that input's gradient``, written with
    operators and ``ag`` functions so one rule serves arrays and Tensors
    (``create_graph``); a gradient that broadcasts is summed back by the core;
-3. :func:`register_op`: its name, rules and rule text in :mod:`ag.registry`, and
-   the Tensor methods that call it.
+3. :func:`register` (``ag.register``, the one registration of both engines):
+   ``register("tensor", name, function, rules, text, ...)`` records its rules and
+   rule text in :mod:`ag.registry` and puts the Tensor methods that call it on Tensor.
 
 Errors name the op and the operands (:func:`describe`, :func:`describe_operands`)
 and are raised before any node changes.
@@ -51,10 +52,11 @@ from ag.ops.core import (
     tensor,
     value_of,
 )
+from ag.registry import register
 
 __all__ = [
     "Tensor", "array_module_of", "as_float_array", "as_tensor", "check_devices", "check_finite",
     "creation_counter", "custom_op", "describe", "describe_operands", "keepdims_shape", "leaf",
-    "lift", "lift_pair", "make_node", "normalize_axes", "register_method", "register_op",
+    "lift", "lift_pair", "make_node", "normalize_axes", "register", "register_method", "register_op",
     "sum_to_shape", "tensor", "value_of",
 ]

@@ -19,7 +19,7 @@ from ag.ops.api import (
     lift,
     lift_pair,
     make_node,
-    register_op,
+    register,
 )
 
 
@@ -48,9 +48,9 @@ def add(a: Any, b: Any) -> Tensor:
     return _binary("add", a, b, _np_add, (_add_a, _add_a))
 
 
-register_op("add", add, (_add_a, _add_a),
-            ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
-            arity=2, methods=("__add__",), reflected=("__radd__",))
+register("tensor", "add", add, (_add_a, _add_a),
+         ("{a}.grad += {out}.grad", "{b}.grad += {out}.grad"),
+         arity=2, methods=("__add__",), reflected=("__radd__",), broadcasts=True)
 
 
 # -- sub: out = a - b -------------------------------------------------------------------------
@@ -65,9 +65,9 @@ def sub(a: Any, b: Any) -> Tensor:
     return _binary("sub", a, b, _np_sub, (_add_a, _sub_b))
 
 
-register_op("sub", sub, (_add_a, _sub_b),
-            ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
-            arity=2, methods=("__sub__",), reflected=("__rsub__",))
+register("tensor", "sub", sub, (_add_a, _sub_b),
+         ("{a}.grad += {out}.grad", "{b}.grad += -{out}.grad"),
+         arity=2, methods=("__sub__",), reflected=("__rsub__",), broadcasts=True)
 
 
 # -- mul: out = a * b -------------------------------------------------------------------------
@@ -86,9 +86,9 @@ def mul(a: Any, b: Any) -> Tensor:
     return _binary("mul", a, b, _np_mul, (_mul_a, _mul_b))
 
 
-register_op("mul", mul, (_mul_a, _mul_b),
-            ("{a}.grad += {out}.grad * {b}.value", "{b}.grad += {out}.grad * {a}.value"),
-            arity=2, methods=("__mul__",), reflected=("__rmul__",))
+register("tensor", "mul", mul, (_mul_a, _mul_b),
+         ("{a}.grad += {out}.grad * {b}.value", "{b}.grad += {out}.grad * {a}.value"),
+         arity=2, methods=("__mul__",), reflected=("__rmul__",), broadcasts=True)
 
 
 # -- div: out = a / b -------------------------------------------------------------------------
@@ -107,10 +107,11 @@ def div(a: Any, b: Any) -> Tensor:
     return _binary("div", a, b, _np_div, (_div_a, _div_b))
 
 
-register_op("div", div, (_div_a, _div_b),
-            ("{a}.grad += {out}.grad / {b}.value",
-             "{b}.grad += -{out}.grad * {out}.value / {b}.value"),
-            arity=2, methods=("__truediv__",), reflected=("__rtruediv__",))
+register("tensor", "div", div, (_div_a, _div_b),
+         ("{a}.grad += {out}.grad / {b}.value",
+          "{b}.grad += -{out}.grad * {out}.value / {b}.value"),
+         arity=2, methods=("__truediv__",), reflected=("__rtruediv__",), broadcasts=True,
+         domain="b != 0", defined=lambda a, b: b != 0, safe=lambda a, b: abs(b) > 0.1)
 
 
 # -- neg: out = -a ----------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def neg(x: Any) -> Tensor:
     return make_node(-x.value, (x,), "neg", (_neg_rule,))
 
 
-register_op("neg", neg, (_neg_rule,), ("{a}.grad += -{out}.grad",), methods=("__neg__",))
+register("tensor", "neg", neg, (_neg_rule,), ("{a}.grad += -{out}.grad",), methods=("__neg__",))
 
 
 # -- pow: out = a ** n (a number) or a ** b (a Tensor) ----------------------------------------
@@ -165,9 +166,11 @@ def power(base: Any, exponent: Any) -> Tensor:
     return _binary("pow", base, exponent, lambda x, y: x**y, (_pow_a, _pow_b))
 
 
-register_op("pow", power, (_pow_a, _pow_b),
-            ("{a}.grad += {out}.grad * {b}.value * {a}.value**({b}.value - 1)",
-             "{b}.grad += {out}.grad * {out}.value * log({a}.value)"),
-            arity=2, methods=("__pow__",), reflected=("__rpow__",), domain="a > 0 when b is a Tensor")
-register_op("pow_const", None, (_pow_const_rule,),
-            ("{a}.grad += {out}.grad * {n} * {a}.value**({n} - 1)",), op="pow")
+register("tensor", "pow", power, (_pow_a, _pow_b),
+         ("{a}.grad += {out}.grad * {b}.value * {a}.value**({b}.value - 1)",
+          "{b}.grad += {out}.grad * {out}.value * log({a}.value)"),
+         arity=2, methods=("__pow__",), reflected=("__rpow__",), broadcasts=True,
+         domain="a > 0 when b is a Tensor", defined=lambda a, b: a > 0,
+         safe=lambda a, b: (a > 0.1) & (a < 20) & (abs(b) < 4))
+register("tensor", "pow_const", None, (_pow_const_rule,),
+         ("{a}.grad += {out}.grad * {n} * {a}.value**({n} - 1)",), op="pow")

@@ -283,12 +283,15 @@ class Tensor:
             gi = rule(g, out, ctx, *args)
             value = inp.value
             if gi.shape != value.shape:
-                gi = _summed_back(gi, inp, self)
+                if type(gi) is np.ndarray and gi.shape[1:] == value.shape:
+                    gi = np.add.reduce(gi, axis=0)  # a bias over a batch, without two calls
+                else:
+                    gi = _summed_back(gi, inp, self)
             current = inp.grad
             if inp.inputs:  # an interior node: its grad is this pass's, shared views are fine
                 inp.grad = gi if current is None else current + gi
                 continue
-            if gi.dtype != value.dtype:
+            if gi.dtype is not value.dtype and gi.dtype != value.dtype:  # `is`: the usual case, fast
                 gi = astype(gi, value.dtype)  # a leaf's grad has the leaf's dtype (torch's rule)
             if current is not None:
                 inp.grad = current + gi
@@ -331,8 +334,7 @@ class Tensor:
         """What fills this node's rule text: axis, keepdims, count, index, permutation, ..."""
         if self._rules is None:  # a leaf, or a node of data alone: no rule, no facts kept
             return {}
-        key = "pow_const" if self.op == "pow" and len(self.inputs) == 1 else None
-        return registry.rule_facts("tensor", self, key)
+        return registry.rule_facts("tensor", self)
 
     def backward_rule(self) -> tuple[str, ...]:
         """This node's backward rule as text, one template per input (for traces).
@@ -340,14 +342,16 @@ class Tensor:
         The text is registered beside each op's rules (``ag.registry``); an op
         without registered text (a ``custom_op``) gets a generic line.
         """
-        key = "pow_const" if self.op == "pow" and len(self.inputs) == 1 else None
         try:
-            return registry.rule_templates("tensor", self, key)
+            return registry.rule_templates("tensor", self)
         except KeyError:
             generic = "{a}.grad += (rule of " + self.op + ")"
             return tuple(generic.replace("{a}", name) for name in
                          (["{a}", "{b}"] + [f"input {k}" for k in range(2, len(self.inputs))])
                          )[: len(self.inputs)]
+
+
+registry.define_engine("tensor", Tensor)
 
 
 # -- construction -------------------------------------------------------------------------
@@ -382,6 +386,12 @@ def as_float_array(value: Any, dtype: Any, label: str, follow_default: bool = Tr
         where = f" {label!r}" if label else ""
         raise TypeError(f"Tensor{where}: cannot make an array of {type(value).__name__}: {err}") from None
     kind = array.dtype.kind
+    if kind == "O" and type(value).__name__ == "Scalar" and hasattr(value, "_backward"):
+        raise TypeError(
+            f"Tensor{' ' + repr(label) if label else ''}: got an ag.Scalar (value={value.value!r}); "
+            "the two engines do not mix: use the Scalar's .value (a float), or build the whole "
+            "expression from Tensors"
+        )
     if kind == "f":
         if copy and (array is value or getattr(array, "base", None) is not None):
             array = array.copy()  # the caller's array (or a view of it): never alias it
@@ -716,33 +726,9 @@ def keepdims_shape(shape: tuple, axes: tuple[int, ...]) -> tuple:
 # -- registering an op: the registry entry and the Tensor methods that call it -------------
 
 
-def _reflected(function: Any) -> Any:
-    def method(self: Tensor, other: Any) -> Tensor:
-        return function(other, self)
-
-    return method
-
-
-def register_op(name: str, function: Any, rules: tuple, text: tuple[str, ...], *,
-                arity: int | None = 1, methods: tuple[str, ...] = (),
-                reflected: tuple[str, ...] = (), op: str | None = None,
-                domain: str | None = None, kinks: tuple[float, ...] = (),
-                facts: Any = None) -> Any:
-    """Register a Tensor op in :mod:`ag.registry` and put its methods on Tensor.
-
-    ``methods`` are method names that call ``function(self, ...)`` directly (its
-    signature is the method's); ``reflected`` are operators called for the right
-    operand (``__radd__``: ``function(other, self)``); ``facts(node)`` gives the text
-    that fills the rule text's ``{axis}``, ``{count}``, ... for a node. Returns ``function``.
-    """
-    registry.register("tensor", name, function=function, rules=rules, text=text, arity=arity,
-                      methods=methods + reflected, op=op, domain=domain, kinks=kinks, facts=facts,
-                      summary=(function.__doc__ or "").strip().split("\n")[0] if function else "")
-    for method in methods:
-        setattr(Tensor, method, function)
-    for method in reflected:
-        setattr(Tensor, method, _reflected(function))
-    return function
+def register_op(name: str, function: Any, rules: tuple, text: tuple[str, ...], **facts: Any) -> Any:
+    """Deprecated: ``ag.register("tensor", name, function, rules, text, ...)``, which this calls."""
+    return registry.register("tensor", name, function, rules, text, **facts)
 
 
 def register_method(name: str, method: Any) -> Any:
@@ -777,5 +763,5 @@ def astype(x: Any, dtype: Any) -> Any:
     return make_node(x.value.astype(dtype), (x,), "astype", (_astype_rule,))
 
 
-register_op("astype", astype, (_astype_rule,), ("{a}.grad += {out}.grad cast to {a}'s dtype",),
-            methods=("astype",))
+registry.register("tensor", "astype", astype, (_astype_rule,),
+                  ("{a}.grad += {out}.grad cast to {a}'s dtype",), methods=("astype",))

@@ -3,7 +3,7 @@
 The worked example of adding an op (CONTRIBUTING.md): this file is the one place.
 It has the forward (check the operands, compute with the operands' array module,
 make the node), one backward rule per input, the rule text beside it, and one
-``register_op`` call; ``ag/ops/__init__.py`` imports the file, and the registry
+``register`` call; ``ag/ops/__init__.py`` imports the file, and the registry
 makes ``ag.einsum`` and ``ag.tensor.einsum`` resolve to it.
 
 The gradient of operand k is itself an einsum: contract the output's gradient with
@@ -34,7 +34,7 @@ from ag.ops.api import (
     check_devices,
     describe,
     make_node,
-    register_op,
+    register,
 )
 from ag.ops.reductions import expand_to
 
@@ -141,5 +141,5 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     return make_node(value, tensors, "einsum", _rules(len(tensors)), (parts, output))
 
 
-register_op("einsum", einsum, (), ("{x}.grad += einsum(output, other operands -> {x}'s subscripts)",),
-            arity=None)
+register("tensor", "einsum", einsum, (), ("{x}.grad += einsum(output, other operands -> {x}'s subscripts)",),
+         arity=None)

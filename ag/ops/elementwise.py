@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag import functions as F
+from ag.functions import logistic
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -17,7 +17,7 @@ from ag.ops.api import (
     leaf,
     lift_pair,
     make_node,
-    register_op,
+    register,
     value_of,
 )
 
@@ -32,7 +32,7 @@ def exp(x: Any) -> Tensor:
     return make_node(array_module_of(x.value).exp(x.value), (x,), "exp", (_exp_rule,))
 
 
-register_op("exp", exp, (_exp_rule,), ("{a}.grad += {out}.grad * {out}.value",), methods=("exp",))
+register("tensor", "exp", exp, (_exp_rule,), ("{a}.grad += {out}.grad * {out}.value",), methods=("exp",))
 
 
 def _log_rule(g, out, ctx, a):
@@ -48,8 +48,8 @@ def log(x: Any) -> Tensor:
     return make_node(xp.log(x.value), (x,), "log", (_log_rule,))
 
 
-register_op("log", log, (_log_rule,), ("{a}.grad += {out}.grad / {a}.value",), methods=("log",),
-            domain="x > 0")
+register("tensor", "log", log, (_log_rule,), ("{a}.grad += {out}.grad / {a}.value",), methods=("log",),
+         domain="x > 0", defined=lambda a: a > 0, safe=lambda a: a > 0.1)
 
 
 def _sqrt_rule(g, out, ctx, a):
@@ -77,8 +77,8 @@ def _bad_elements(v: Any, what: str) -> str:
     return f"{what} elements (the first, {float(v[where])!r}, at index {where})"
 
 
-register_op("sqrt", sqrt, (_sqrt_rule,), ("{a}.grad += {out}.grad / (2 * {out}.value)",),
-            methods=("sqrt",), domain="x >= 0")
+register("tensor", "sqrt", sqrt, (_sqrt_rule,), ("{a}.grad += {out}.grad / (2 * {out}.value)",),
+         methods=("sqrt",), domain="x >= 0", defined=lambda a: a >= 0, safe=lambda a: a > 0.1)
 
 
 def _abs_rule(g, out, ctx, a):
@@ -91,8 +91,8 @@ def absolute(x: Any) -> Tensor:
     return make_node(abs(x.value), (x,), "abs", (_abs_rule,), x.value)
 
 
-register_op("abs", absolute, (_abs_rule,), ("{a}.grad += {out}.grad * sign({a}.value)",),
-            methods=("abs", "__abs__"), kinks=(0.0,))
+register("tensor", "abs", absolute, (_abs_rule,), ("{a}.grad += {out}.grad * sign({a}.value)",),
+         methods=("abs", "__abs__"), kinks=(0.0,))
 
 
 def _relu_rule(g, out, mask, a):
@@ -107,8 +107,8 @@ def relu(x: Any) -> Tensor:
     return make_node(array_module_of(v).maximum(v, 0), (x,), "relu", (_relu_rule,), v > 0)
 
 
-register_op("relu", relu, (_relu_rule,), ("{a}.grad += {out}.grad * ({a}.value > 0)",),
-            methods=("relu",), kinks=(0.0,))
+register("tensor", "relu", relu, (_relu_rule,), ("{a}.grad += {out}.grad * ({a}.value > 0)",),
+         methods=("relu",), kinks=(0.0,))
 
 
 def _tanh_rule(g, out, ctx, a):
@@ -121,8 +121,8 @@ def tanh(x: Any) -> Tensor:
     return make_node(array_module_of(x.value).tanh(x.value), (x,), "tanh", (_tanh_rule,))
 
 
-register_op("tanh", tanh, (_tanh_rule,), ("{a}.grad += {out}.grad * (1 - {out}.value**2)",),
-            methods=("tanh",))
+register("tensor", "tanh", tanh, (_tanh_rule,), ("{a}.grad += {out}.grad * (1 - {out}.value**2)",),
+         methods=("tanh",))
 
 
 def _sigmoid_rule(g, out, ctx, a):
@@ -132,11 +132,11 @@ def _sigmoid_rule(g, out, ctx, a):
 def sigmoid(x: Any) -> Tensor:
     """Elementwise logistic function, stable for large ``|x|``."""
     x = as_tensor(x)
-    return make_node(F.sigmoid(x.value), (x,), "sigmoid", (_sigmoid_rule,))
+    return make_node(logistic(x.value), (x,), "sigmoid", (_sigmoid_rule,))
 
 
-register_op("sigmoid", sigmoid, (_sigmoid_rule,),
-            ("{a}.grad += {out}.grad * {out}.value * (1 - {out}.value)",), methods=("sigmoid",))
+register("tensor", "sigmoid", sigmoid, (_sigmoid_rule,),
+         ("{a}.grad += {out}.grad * {out}.value * (1 - {out}.value)",), methods=("sigmoid",))
 
 
 def _mask_a(g, out, mask, a, b):
@@ -158,14 +158,20 @@ def _pick(op: str, a: Any, b: Any) -> Tensor:
     return make_node(value, (a, b), op, (_mask_a, _mask_b), mask.astype(a.value.dtype))
 
 
+def _apart(a: Any, b: Any) -> Any:
+    # a tie is a kink (the gradient goes to a): tools draw inputs away from ties
+    return abs(a - b) > 0.1
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
     return _pick("maximum", a, b)
 
 
-register_op("maximum", maximum, (_mask_a, _mask_b),
-            ("{a}.grad += {out}.grad * ({a}.value >= {b}.value)",
-             "{b}.grad += {out}.grad * ({a}.value < {b}.value)"), arity=2)
+register("tensor", "maximum", maximum, (_mask_a, _mask_b),
+         ("{a}.grad += {out}.grad * ({a}.value >= {b}.value)",
+          "{b}.grad += {out}.grad * ({a}.value < {b}.value)"), arity=2, broadcasts=True,
+         safe=_apart)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -173,9 +179,10 @@ def minimum(a: Any, b: Any) -> Tensor:
     return _pick("minimum", a, b)
 
 
-register_op("minimum", minimum, (_mask_a, _mask_b),
-            ("{a}.grad += {out}.grad * ({a}.value <= {b}.value)",
-             "{b}.grad += {out}.grad * ({a}.value > {b}.value)"), arity=2)
+register("tensor", "minimum", minimum, (_mask_a, _mask_b),
+         ("{a}.grad += {out}.grad * ({a}.value <= {b}.value)",
+          "{b}.grad += {out}.grad * ({a}.value > {b}.value)"), arity=2, broadcasts=True,
+         safe=_apart)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
@@ -195,8 +202,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     return make_node(value, (a, b), "where", (_mask_a, _mask_b), cond.astype(a.value.dtype))
 
 
-register_op("where", where, (_mask_a, _mask_b),
-            ("{a}.grad += {out}.grad * cond", "{b}.grad += {out}.grad * (1 - cond)"), arity=2)
+register("tensor", "where", where, (_mask_a, _mask_b),
+         ("{a}.grad += {out}.grad * cond", "{b}.grad += {out}.grad * (1 - cond)"), arity=2, broadcasts=True)
 
 
 def _clip_rule(g, out, mask, a):
@@ -223,5 +230,5 @@ def clip(x: Tensor, low: Any = None, high: Any = None) -> Tensor:
     return make_node(xp.clip(v, low, high), (x,), "clip", (_clip_rule,), mask.astype(v.dtype))
 
 
-register_op("clip", clip, (_clip_rule,), ("{a}.grad += {out}.grad * (low <= {a}.value <= high)",),
-            methods=("clip",))
+register("tensor", "clip", clip, (_clip_rule,), ("{a}.grad += {out}.grad * (low <= {a}.value <= high)",),
+         methods=("clip",))

@@ -15,7 +15,7 @@ from ag.ops.api import (
     check_devices,
     describe,
     make_node,
-    register_op,
+    register,
 )
 from ag.ops.rule_facts import index_text, shape_text
 
@@ -55,8 +55,8 @@ def _index_facts(node: Tensor) -> dict[str, str]:
     return {"index": index_text(ctx[0]), "shape": shape_text(shape)}
 
 
-register_op("index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[{index}]",),
-            facts=_index_facts)
+register("tensor", "index_add", index_add, (_index_add_rule,), ("{a}.grad += {out}.grad[{index}]",),
+         facts=_index_facts, public=False)  # getitem's backward, itself differentiable
 
 
 def _index_add_array(g: Any, index: Any, shape: tuple, basic: bool) -> Any:
@@ -107,10 +107,10 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return make_node(value, (x,), "getitem", (_getitem_rule,), (index, x.shape, basic))
 
 
-register_op("getitem", getitem, (_getitem_rule,),
-            ("{a}.grad[{index}] += {out}.grad   ({a}.grad has shape {shape}; 0 elsewhere; "
-             "repeated indices add up)",), facts=_index_facts,
-            methods=("__getitem__",))
+register("tensor", "getitem", getitem, (_getitem_rule,),
+         ("{a}.grad[{index}] += {out}.grad   ({a}.grad has shape {shape}; 0 elsewhere; "
+          "repeated indices add up)",), facts=_index_facts,
+         methods=("__getitem__",), public=False)  # x[index] is how it is called
 
 
 def _part_rules(slices: list) -> tuple:
@@ -146,7 +146,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return make_node(value, tensors, "concatenate", _part_rules(slices))
 
 
-register_op("concatenate", concatenate, (), ("{x}.grad += {out}.grad[slice k]",), arity=None)
+register("tensor", "concatenate", concatenate, (), ("{x}.grad += {out}.grad[slice k]",), arity=None)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -157,7 +157,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return make_node(value, tensors, "stack", _part_rules(slices))
 
 
-register_op("stack", stack, (), ("{x}.grad += {out}.grad[k]",), arity=None)
+register("tensor", "stack", stack, (), ("{x}.grad += {out}.grad[k]",), arity=None)
 
 
 def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:

@@ -16,7 +16,7 @@ from ag.ops.api import (
     describe_operands,
     lift_pair,
     make_node,
-    register_op,
+    register,
     value_of,
 )
 
@@ -194,15 +194,15 @@ def _matmul_facts(node: Tensor) -> dict[str, str]:
             "bT": ".T" if b.ndim == 2 else (".swapaxes(-1, -2)" if b.ndim > 2 else "")}
 
 
-register_op("matmul", matmul, (_matmul_a, _matmul_b),
-            ("{a}.grad += {out}.grad @ {b}.value{bT}", "{b}.grad += {a}.value{aT} @ {out}.grad"),
-            facts=_matmul_facts,
-            arity=2, methods=("__matmul__",), reflected=("__rmatmul__",))
+register("tensor", "matmul", matmul, (_matmul_a, _matmul_b),
+         ("{a}.grad += {out}.grad @ {b}.value{bT}", "{b}.grad += {a}.value{aT} @ {out}.grad"),
+         facts=_matmul_facts,
+         arity=2, methods=("__matmul__",), reflected=("__rmatmul__",))
 
 
 def _sparse_module(matrix: Any) -> Any:
     getter = getattr(type(matrix), "__ag_sparse_module__", None)
-    if getter is not None:  # a test backend's sparse matrix (ag.gpu.fake)
+    if getter is not None:  # a test backend's sparse matrix (ag.testing.fake_device)
         return getter(matrix)
     if type(matrix).__module__.startswith("cupyx"):
         import cupyx.scipy.sparse as sparse
@@ -393,8 +393,8 @@ def spcmatmul(a: Any, b: Any) -> Any:
     return make_node(a @ b.value, (b,), "spcmatmul", (_spc_dense_right,), a)
 
 
-register_op("spcmatmul", spcmatmul, (_spc_dense_left, _spc_dense_right),
-            ("{a}.grad += spcmatmul({out}.grad, S.T)",))
+register("tensor", "spcmatmul", spcmatmul, (_spc_dense_left, _spc_dense_right),
+         ("{a}.grad += spcmatmul({out}.grad, S.T)",))
 
 
 def _check_sparse_device(dense: Any, matrix: Any) -> None:

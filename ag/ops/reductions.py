@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ag.ops.api import (
     Tensor,
     array_module_of,
@@ -14,8 +16,8 @@ from ag.ops.api import (
     keepdims_shape,
     make_node,
     normalize_axes,
+    register,
     register_method,
-    register_op,
 )
 from ag.ops.rule_facts import reduction_facts
 from ag.ops.shape import broadcast_to
@@ -50,9 +52,9 @@ def _sum_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, in_shape)
 
 
-register_op("sum", tsum, (_sum_rule,),
-            ("{a}.grad += broadcast_to({g_keep}, {shape})   (sum over axis {axis}, keepdims={keepdims})",),
-            methods=("sum",), facts=_sum_facts)
+register("tensor", "sum", tsum, (_sum_rule,),
+         ("{a}.grad += broadcast_to({g_keep}, {shape})   (sum over axis {axis}, keepdims={keepdims})",),
+         methods=("sum",), facts=_sum_facts)
 
 
 def _mean_rule(g, out, ctx, a):
@@ -75,10 +77,10 @@ def _mean_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, in_shape)
 
 
-register_op("mean", mean, (_mean_rule,),
-            ("{a}.grad += broadcast_to({g_keep}, {shape}) / {count}   "
-             "(mean over axis {axis}, keepdims={keepdims}: {count} elements each)",),
-            methods=("mean",), facts=_mean_facts)
+register("tensor", "mean", mean, (_mean_rule,),
+         ("{a}.grad += broadcast_to({g_keep}, {shape}) / {count}   "
+          "(mean over axis {axis}, keepdims={keepdims}: {count} elements each)",),
+         methods=("mean",), facts=_mean_facts)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -114,6 +116,13 @@ def _extreme(x: Any, axis: Any, keepdims: bool, op: str) -> Tensor:
     return make_node(value, (x,), op, (_extreme_rule,), (mask, picked.shape))
 
 
+def _unique_end(a: Any, end: int) -> bool:
+    """Whether the largest (end -1) or smallest (end 0) element is 0.1 clear of the next:
+    a tie is a kink, and tools draw inputs away from it."""
+    v = np.sort(np.ravel(a))
+    return v.size < 2 or bool(abs(v[end] - v[end + 1 if end == 0 else end - 1]) > 0.1)
+
+
 def tmax(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     return _extreme(x, axis, keepdims, "max")
@@ -124,10 +133,10 @@ def _extreme_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, keep_shape, node.inputs[0].shape)
 
 
-register_op("max", tmax, (_extreme_rule,),
-            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
-             "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
-            methods=("max",), facts=_extreme_facts)
+register("tensor", "max", tmax, (_extreme_rule,),
+         ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+          "(max over axis {axis}, keepdims={keepdims}; tied maxima share the grad)",),
+         methods=("max",), facts=_extreme_facts, safe=lambda a: _unique_end(a, -1))
 
 
 def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -135,7 +144,7 @@ def tmin(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _extreme(x, axis, keepdims, "min")
 
 
-register_op("min", tmin, (_extreme_rule,),
-            ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
-             "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
-            methods=("min",), facts=_extreme_facts)
+register("tensor", "min", tmin, (_extreme_rule,),
+         ("{a}.grad += {g_keep} * ({a}.value == {out_keep}) / ties   "
+          "(min over axis {axis}, keepdims={keepdims}; tied minima share the grad)",),
+         methods=("min",), facts=_extreme_facts, safe=lambda a: _unique_end(a, 0))

@@ -1,6 +1,6 @@
 """Filling in a Tensor rule's text: the axis, keepdims, count, index or permutation of a node.
 
-Each op registers ``facts=`` beside its rule text (``register_op``); the function
+Each op registers ``facts=`` beside its rule text (``ag.register``); the function
 reads the node's saved context and returns the text for the template's
 placeholders. A trace substitutes them before names and numbers, so a fact may itself
 hold ``{out}`` or ``{a}``.

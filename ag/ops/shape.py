@@ -15,8 +15,8 @@ from ag.ops.api import (
     describe,
     make_node,
     normalize_axes,
+    register,
     register_method,
-    register_op,
 )
 from ag.ops.rule_facts import shape_text
 
@@ -51,8 +51,8 @@ def _reshape_facts(node: Tensor) -> dict[str, str]:
     return {"shape": shape_text(node._ctx), "out_shape": shape_text(node.value.shape)}
 
 
-register_op("reshape", reshape, (_reshape_rule,),
-            ("{a}.grad += {out}.grad.reshape{shape}   (back from {out_shape})",), facts=_reshape_facts)
+register("tensor", "reshape", reshape, (_reshape_rule,),
+         ("{a}.grad += {out}.grad.reshape{shape}   (back from {out_shape})",), facts=_reshape_facts)
 register_method("reshape", _reshape_method)
 
 
@@ -100,9 +100,9 @@ def _transpose_facts(node: Tensor) -> dict[str, str]:
     return {"perm": shape_text(axes), "inverse": shape_text(_inverse_permutation(axes))}
 
 
-register_op("transpose", transpose, (_transpose_rule,),
-            ("{a}.grad += {out}.grad.transpose{inverse}   (the inverse of the permutation {perm})",),
-            facts=_transpose_facts)
+register("tensor", "transpose", transpose, (_transpose_rule,),
+         ("{a}.grad += {out}.grad.transpose{inverse}   (the inverse of the permutation {perm})",),
+         facts=_transpose_facts)
 register_method("transpose", _transpose_method)
 
 
@@ -184,5 +184,5 @@ def _broadcast_facts(node: Tensor) -> dict[str, str]:
     return {"axes": shape_text(axes), "shape": shape_text(small)}
 
 
-register_op("broadcast_to", broadcast_to, (_broadcast_rule,),
-            ("{a}.grad += {out}.grad summed over axes {axes} to shape {shape}",), facts=_broadcast_facts)
+register("tensor", "broadcast_to", broadcast_to, (_broadcast_rule,),
+         ("{a}.grad += {out}.grad summed over axes {axes} to shape {shape}",), facts=_broadcast_facts)

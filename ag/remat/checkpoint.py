@@ -42,6 +42,32 @@ class _Stats:
 stats = _Stats()
 
 
+def backward_inside(out: Tensor, g: Any, rebuilt: list[Tensor], inputs: list[Tensor]) -> None:
+    """The shared backward loop (:func:`ag.autodiff.run_backward`) inside a recompute.
+
+    ``rebuilt`` is the recomputed subgraph, each node after its inputs; ``inputs`` are
+    the nodes made before the recompute that it reads: the loop neither enters nor
+    clears them, so they accumulate like leaves, and on an error their grads are put
+    back as the loop puts back the rebuilt ones. Each rebuilt node's grad is dropped
+    afterwards (nobody reads it, and a segment's grads must not pile up on its values).
+    Observers (traces, anomaly mode, meters) see the steps. Under create_graph ``g`` is
+    a Tensor and the gradients stay functions of it.
+    """
+    if not rebuilt or rebuilt[-1] is not out:  # fn returned one of its inputs: a leaf here
+        out.grad = g if out.grad is None else out.grad + g
+        return
+    saved = [n.grad for n in inputs]
+    try:
+        run_backward(out, g, None, rebuilt)
+    except BaseException:
+        for n, grad in zip(inputs, saved):
+            n.grad = grad
+        raise
+    finally:
+        for n in rebuilt:
+            n.grad = None
+
+
 def _made_before(start: int) -> Callable[[Tensor], bool]:
     """The boundary of a recompute: every node made before it (inputs, parameters,
     outer nodes) is listed but not entered, so the inner backward never walks into,
@@ -98,15 +124,7 @@ class _Checkpoint:
         if missed:
             raise RuntimeError(_missed_message(self.name, missed))
         rebuilt = [n for n in order if not outside(n)]
-        # The shared loop, inside the rebuilt subgraph: the inputs accumulate like leaves,
-        # each rebuilt node's grad is dropped after its step (so a segment's grads never
-        # pile up on its values), and observers (traces, anomaly mode, meters) see it.
-        # Under create_graph g is a Tensor and the gradients stay functions of it.
-        try:
-            run_backward(out, g, None, boundary=outside, release=True)
-        finally:
-            for n in rebuilt:
-                n.grad = None
+        backward_inside(out, g, rebuilt, [n for n in order if outside(n)])
         stats.recomputations += 1
         stats.recomputed_nodes += sum(1 for n in rebuilt if n.inputs)
         self.pending = {k for k, t in enumerate(self.inputs) if t.requires_grad}

@@ -4,39 +4,38 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import ag
 from ag import registry
 from ag.testing import gradcheck
 
-SCALAR_POINTS = {  # an input where each op is smooth, inside its domain
-    "add": (0.7, -1.3), "sub": (0.7, -1.3), "mul": (0.7, -1.3), "div": (0.7, -1.3),
-    "pow": (1.7, 0.6), "pow_const": (1.3,), "neg": (0.7,), "exp": (0.7,), "log": (0.7,),
-    "relu": (0.7,), "tanh": (0.7,), "sigmoid": (-0.7,),
-}
+SCALAR_OPS = sorted(registry.scalar_ops())  # whatever is registered: a new op is tested too
 
 
-def _call(name, op, *leaves):
-    if name == "pow_const":
-        return op.function(leaves[0], 3.0)
-    return op.function(*leaves)
-
-
-def test_every_scalar_op_is_registered_with_text_per_input():
-    ops = registry.scalar_ops()
-    assert set(ops) == set(SCALAR_POINTS)
-    for name, op in ops.items():
-        assert len(op.text) == len(op.rules) == op.arity, name
+def test_every_scalar_op_is_registered_with_what_tools_need():
+    for name, op in registry.scalar_ops().items():
+        assert op.arity in (1, 2) and len(op.text) == len(op.rules) == op.arity, name
         assert op.code and op.function is not None, name
+        assert all(f"{{{k}}}" in op.code for k in "ab"[: op.arity]), name
+        assert ("{n}" in op.code) == (op.n is not None), name  # a number argument is declared
 
 
-@pytest.mark.parametrize("name", sorted(SCALAR_POINTS))
-def test_each_scalar_op_from_the_registry_matches_finite_differences(name):
+@pytest.mark.parametrize("name", SCALAR_OPS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_every_scalar_op_matches_finite_differences_where_it_is_valid(name, data):
+    # the property, over every registered op: where the op says it is defined, safe and
+    # off its kinks, its registered rules agree with central finite differences
     op = registry.scalar_ops()[name]
-    leaves = [ag.Scalar(v, label=f"x{i}") for i, v in enumerate(SCALAR_POINTS[name])]
-    out = _call(name, op, *leaves)
+    values = [data.draw(st.floats(-4.0, 4.0, allow_nan=False), label=f"x{i}") for i in range(op.arity)]
+    assume(op.valid(*values))
+    leaves = [ag.Scalar(v, label=f"x{i}") for i, v in enumerate(values)]
+    out = op.call(*leaves)
     assert out.op == op.op and len(out.inputs) == op.arity
-    gradcheck(lambda *xs: _call(name, op, *xs), *leaves)
+    assert registry.entry_of("scalar", out) is op  # the node finds its registered entry
+    gradcheck(lambda *xs: op.call(*xs), *leaves)
 
 
 def test_the_registry_methods_are_the_engines_operators():
@@ -108,3 +107,133 @@ def test_the_docs_op_page_lists_every_registered_op():
             assert f"| `{name}` |" in page
             assert all(f"`{t}`" in page for t in op.text)
     assert "`{a}.grad += {b}.value * {out}.grad`" in page  # Scalar's mul
+
+
+# -- one public register, for both engines (issue 21) ----------------------------------------
+
+
+def _cube_rule(g, out, ctx, a):
+    return 3.0 * a * a * g
+
+
+def _scalar_cube(x):
+    """``x ** 3``, written as a student writes a Scalar op."""
+    from ag.scalar import make_node
+
+    return make_node(x.value ** 3, (x,), "cube", (_cube_rule,))
+
+
+def _tensor_cube(x):
+    """``x ** 3`` of a Tensor."""
+    from ag.ops.api import as_tensor, make_node
+
+    x = as_tensor(x)
+    return make_node(x.value ** 3, (x,), "cube", (_cube_rule,))
+
+
+CUBE_TEXT = ("{a}.grad += 3 * {a}.value**2 * {out}.grad",)
+
+
+def test_a_student_registers_a_scalar_op_with_its_own_forward_and_backward():
+    ag.register("scalar", "cube", _scalar_cube, (_cube_rule,), CUBE_TEXT,
+                methods=("cube",), code="ag.cube({a})")
+    try:
+        x = ag.Scalar(1.5, label="x")
+        y = x.cube()
+        y.backward()
+        assert x.grad == 3.0 * 1.5**2  # hand-derived
+        assert y.backward_rule() == CUBE_TEXT  # the trace's text is the registered one
+        assert ag.cube(x).value == 1.5**3  # ag.X made from the registry
+        gradcheck(lambda t: ag.cube(t), ag.Scalar(-0.7))
+        assert "cube" in dir(ag) and "cube" in ag.__all__
+        with pytest.raises(TypeError, match="cube: not defined for a Tensor"):
+            ag.cube(ag.tensor([1.0]))
+        from ag.exam.ops import _ops_from_registry  # the exam generator sees it too
+
+        assert _ops_from_registry()["cube"].partials(2.0) == (12.0,)
+    finally:
+        registry.unregister("scalar", "cube")
+    assert not hasattr(ag.Scalar, "cube") and "cube" not in registry.scalar_ops()
+
+
+def test_an_op_registered_for_both_engines_is_one_ag_function_for_both():
+    # the softplus bug of issue 21: ag.X of a Scalar went to the Tensor op
+    ag.register("scalar", "cube", _scalar_cube, (_cube_rule,), CUBE_TEXT, code="ag.cube({a})")
+    ag.register("tensor", "cube", _tensor_cube, (_cube_rule,), CUBE_TEXT, methods=("cube",))
+    try:
+        s = ag.cube(ag.Scalar(2.0))
+        t = ag.cube(ag.tensor([2.0, -1.0]))
+        assert isinstance(s, ag.Scalar) and s.value == 8.0
+        assert isinstance(t, ag.Tensor) and t.value.tolist() == [8.0, -1.0]
+        assert ag.tensor([3.0]).cube().value.tolist() == [27.0]
+        gradcheck(lambda v: ag.cube(v).sum(), ag.tensor([0.3, -1.2]))
+    finally:
+        registry.unregister("scalar", "cube")
+        registry.unregister("tensor", "cube")
+    assert not hasattr(ag.Tensor, "cube")
+
+
+def test_ag_functions_serve_scalars_tensors_and_plain_values():
+    x = ag.Scalar(0.5)
+    t = ag.tensor([0.5])
+    for name in ("exp", "log", "tanh", "sigmoid", "relu"):
+        s_value = getattr(ag, name)(x).value
+        t_value = float(getattr(ag, name)(t).value[0])
+        plain = float(getattr(ag, name)(np.array([0.5]))[0])
+        assert math.isclose(s_value, t_value, rel_tol=1e-15) and math.isclose(plain, t_value), name
+    assert (ag.add(2.0, x)).value == 2.5 and (ag.power(x, 2)).value == 0.25
+    assert (2.0 ** x).value == 2.0**0.5 and (1.0 - x).value == 0.5  # one _reflected helper
+
+
+def test_a_tensor_op_given_a_scalar_says_the_engines_do_not_mix():
+    with pytest.raises(TypeError, match="engines do not mix"):
+        ag.softmax(ag.Scalar(1.0))
+
+
+def test_one_stable_sigmoid_for_both_engines():
+    from ag.functions import logistic
+
+    for v in (-1000.0, -40.0, -1e-3, 0.0, 2.5, 40.0, 1000.0):
+        assert ag.Scalar(v).sigmoid().value == logistic(v)
+        assert math.isclose(float(ag.tensor([v]).sigmoid().value[0]), logistic(v), rel_tol=1e-15)
+    assert ag.Scalar(-40.0).sigmoid().value > 0.0  # 1 - 1/(1 + e^-40) would be exactly 0
+    with np.errstate(over="raise"):
+        assert ag.sigmoid(np.array([-1000.0, 1000.0])).tolist() == [0.0, 1.0]
+
+
+def test_a_variant_is_found_by_its_op_and_number_of_inputs():
+    x, t = ag.Scalar(2.0), ag.tensor([2.0])
+    assert registry.entry_of("scalar", x**3).name == "pow_const"
+    assert registry.entry_of("scalar", x**x).name == "pow"
+    assert registry.entry_of("tensor", t**3).name == "pow_const"
+    assert (t**3).backward_rule() == registry.tensor_ops()["pow_const"].text
+
+
+def test_dir_ag_is_the_public_api_only():
+    names = dir(ag)
+    for private in ("Any", "import_module", "buffers", "number_format", "trace_render",
+                    "trace_record", "autodiff", "backend", "annotations", "_LAZY"):
+        assert private not in names, private
+    for public in ("Scalar", "Tensor", "tensor", "trace", "no_grad", "register", "grad", "nn",
+                   "optim", "exam", "exp", "matmul", "einsum", "sum", "power", "checkpoint"):
+        assert public in names, public
+    for name, op in registry.scalar_ops().items():  # every op, read from the registry
+        assert op.op != name or name in names or name == "pow", name  # pow is listed as power
+        assert op.op != name or callable(getattr(ag, name)), name
+    assert "index_add" not in names and "getitem" not in names  # registered public=False
+    for name in ag.__all__:
+        assert getattr(ag, name) is not None, name
+    namespace: dict = {}
+    exec("from ag import *", namespace)
+    assert "exp" in namespace and "Tensor" in namespace and "import_module" not in namespace
+
+
+def test_the_ops_page_example_of_an_op_of_your_own_runs():
+    code = registry.markdown().split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    try:
+        exec(code, namespace)
+        x = namespace["x"]
+        assert math.isclose(x.grad, 1 - math.tanh(0.5) ** 2)  # hand-derived
+    finally:
+        registry.unregister("scalar", "my_tanh")

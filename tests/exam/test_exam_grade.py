@@ -208,3 +208,32 @@ def test_cli_op_grading(tmp_path, capsys):
     assert "score 1.000" in capsys.readouterr().out
     assert main(["grade", "--op", "frobnicate", str(student)]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+def _kit_backward(op):
+    """The kit's own vector-Jacobian product for ``op``, as a student's ``backward``."""
+    import ag
+    from ag.exam.grade_op import GRADABLE_OPS
+
+    entry = GRADABLE_OPS[op]
+
+    def backward(g, out, *inputs):
+        leaves = [ag.tensor(x) for x in inputs]
+        entry.function(*leaves).backward(g)
+        grads = [leaf.grad for leaf in leaves]
+        return grads[0] if len(grads) == 1 else tuple(grads)
+
+    return backward
+
+
+def test_every_gradable_op_is_drawn_where_finite_differences_hold():
+    # the op list is the registry's: for each op, the kit's own backward scores 1.0 against
+    # central finite differences, so the grader draws each op where its gradient exists
+    from ag import registry
+    from ag.exam.grade_op import GRADABLE_OPS
+
+    assert {"exp", "log", "softmax", "matmul", "div", "sum"} <= set(GRADABLE_OPS)
+    assert set(GRADABLE_OPS) <= set(registry.tensor_ops())
+    for op in GRADABLE_OPS:
+        report = grade_rule(op, _kit_backward(op), examples=6)
+        assert report.score == 1.0, (op, report.first_failure)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 import ag
 from ag.gpu import DeviceError, DeviceMismatchError, availability, device_of, move_array
-from ag.gpu.fake import FakeArray, FakeDeviceError, FakeSparse, xp
+from ag.testing.fake_device import FakeArray, FakeDeviceError, FakeSparse, xp
 
 needs_gpu = pytest.mark.skipif(not ag.gpu.is_available(), reason="no GPU: see ag.gpu.why_unavailable()")
 
@@ -353,7 +353,7 @@ def test_to_device_sparse_is_explicit_cached_and_float():
     assert ag.gpu.to_device_sparse(S, "fake") is d
     assert device_of(d) == "fake" and device_of(S) == "cpu"
     assert ag.gpu.to_device_sparse(d, "cpu").toarray().tolist() == [[1.0, 0.0], [0.0, 2.0]]
-    assert ag.ops.linalg._sparse_module(d) is ag.gpu.fake.sparse
+    assert ag.ops.linalg._sparse_module(d) is ag.testing.fake_device.sparse
 
 
 def test_move_module_keeps_parameters_and_optimizer():

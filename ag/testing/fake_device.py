@@ -19,14 +19,14 @@ NumPy call hiding in a GPU code path therefore breaks only on a machine with a G
 through ``FakeArray.__ag_array_module__``.
 
 >>> import numpy as np
->>> from ag.gpu.fake import xp
+>>> from ag.testing.fake_device import xp
 >>> a = xp.asarray([1.0, 2.0])
 >>> (a * 2).get()
 array([2., 4.])
 >>> a + np.ones(2)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ag.gpu.fake.FakeDeviceError: add: a NumPy host array (2,) float64 mixed with a fake-device array; ...
+ag.testing.fake_device.FakeDeviceError: add: a NumPy host array (2,) float64 mixed with ...; ...
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _defers(other: Any) -> bool:
 class FakeArray:
     """An array on the fake device: NumPy data that never mixes with host arrays.
 
-    >>> from ag.gpu.fake import xp
+    >>> from ag.testing.fake_device import xp
     >>> x = xp.arange(3.0)
     >>> float(x.sum())
     3.0
@@ -336,7 +336,7 @@ class FakeArrayModule(_FakeNamespace):
     ndarray = FakeArray
 
     def __init__(self) -> None:
-        super().__init__(np, "ag.gpu.fake.xp")
+        super().__init__(np, "ag.testing.fake_device.xp")
 
     def asarray(self, value: Any, dtype: Any = None, order: Any = None) -> FakeArray:
         return _upload(value, dtype)
@@ -368,7 +368,7 @@ class FakeSparse:
     """A scipy.sparse matrix on the fake device: multiplies fake arrays only.
 
     >>> import scipy.sparse as sp
-    >>> from ag.gpu.fake import FakeSparse, xp
+    >>> from ag.testing.fake_device import FakeSparse, xp
     >>> S = FakeSparse(sp.identity(2, format="csr"))
     >>> (xp.asarray([[1.0, 2.0]]) @ S).get()
     array([[1., 2.]])
