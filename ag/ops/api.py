@@ -47,7 +47,6 @@ from ag.ops.core import (
     make_node,
     normalize_axes,
     register_method,
-    register_op,
     sum_to_shape,
     tensor,
     value_of,
@@ -57,6 +56,6 @@ from ag.registry import register
 __all__ = [
     "Tensor", "array_module_of", "as_float_array", "as_tensor", "check_devices", "check_finite",
     "creation_counter", "custom_op", "describe", "describe_operands", "keepdims_shape", "leaf",
-    "lift", "lift_pair", "make_node", "normalize_axes", "register", "register_method", "register_op",
+    "lift", "lift_pair", "make_node", "normalize_axes", "register", "register_method",
     "sum_to_shape", "tensor", "value_of",
 ]

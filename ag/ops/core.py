@@ -721,14 +721,7 @@ def keepdims_shape(shape: tuple, axes: tuple[int, ...]) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-
-
 # -- registering an op: the registry entry and the Tensor methods that call it -------------
-
-
-def register_op(name: str, function: Any, rules: tuple, text: tuple[str, ...], **facts: Any) -> Any:
-    """Deprecated: ``ag.register("tensor", name, function, rules, text, ...)``, which this calls."""
-    return registry.register("tensor", name, function, rules, text, **facts)
 
 
 def register_method(name: str, method: Any) -> Any:

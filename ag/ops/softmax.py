@@ -15,7 +15,7 @@ from ag.ops.api import (
     as_tensor,
     make_node,
     normalize_axes,
-    register_op,
+    register,
 )
 from ag.ops.rule_facts import index_text, reduction_facts
 
@@ -61,7 +61,7 @@ def _axis_facts(node: Tensor) -> dict[str, str]:
     return {"axis": str(node._ctx)}
 
 
-register_op("softmax", softmax, (_softmax_rule,),
+register("tensor", "softmax", softmax, (_softmax_rule,),
             ("{a}.grad += {out}.value * ({out}.grad - sum({out}.grad * {out}.value, axis={axis}, "
              "keepdims=True))",),
             methods=("softmax",), facts=_axis_facts)
@@ -77,7 +77,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     return make_node(value, (x,), "log_softmax", (_log_softmax_rule,), ax)
 
 
-register_op("log_softmax", log_softmax, (_log_softmax_rule,),
+register("tensor", "log_softmax", log_softmax, (_log_softmax_rule,),
             ("{a}.grad += {out}.grad - exp({out}.value) * sum({out}.grad, axis={axis}, keepdims=True)",),
             methods=("log_softmax",), facts=_axis_facts)
 
@@ -95,7 +95,7 @@ def _logsumexp_facts(node: Tensor) -> dict[str, str]:
     return reduction_facts(node, node._ctx, node.inputs[0].shape)
 
 
-register_op("logsumexp", logsumexp, (_logsumexp_rule,),
+register("tensor", "logsumexp", logsumexp, (_logsumexp_rule,),
             ("{a}.grad += {g_keep} * exp({a}.value - {out_keep})   "
              "(logsumexp over axis {axis}, keepdims={keepdims}: softmax of {a} along it)",),
             methods=("logsumexp",), facts=_logsumexp_facts)
@@ -189,6 +189,6 @@ def _cross_entropy_facts(node: Tensor) -> dict[str, str]:
     return {"n": str(n), "labels": index_text(ctx.labels)}
 
 
-register_op("cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
+register("tensor", "cross_entropy", softmax_cross_entropy, (_cross_entropy_rule,),
             ("{a}.grad += (softmax({a}.value, axis=-1) - onehot({labels})) * {out}.grad / {n}",),
             facts=_cross_entropy_facts)
