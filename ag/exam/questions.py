@@ -628,15 +628,16 @@ def optimizer_question(seed: int = 0) -> Question:
             got[f"step {t}: {name} w"] = float(W.value[0])
             got[f"step {t}: {name} b"] = float(B.value[0])
     checked = _check_all({k: float(v) for k, v in want.items()}, got, "optimizer")
-    code = (f"w = ag.tensor([{w:g}], requires_grad=True); b = ag.tensor([{b:g}], requires_grad=True)\n"
-            f"x, y = {x:g}, {y:g}\n"
-            f"opt = ag.optim.SGD([w, b], lr={lr:g})      # (a)\n"
-            f"opt = ag.optim.SGD([w, b], lr={lr:g}, momentum={beta:g}, convention=\"average\")   # (b)\n"
-            f"for step in range({steps}):\n"
-            "    opt.zero_grad()\n"
-            "    L = (w * x + b - y) ** 2 / 2\n"
-            "    L.backward()\n"
-            "    opt.step()")
+    code = (f"x, y = {x:g}, {y:g}\n"
+            f"for settings in ({{}}, {{\"momentum\": {beta:g}, \"convention\": \"average\"}}):"
+            "   # (a) plain SGD, then (b) with momentum\n"
+            f"    w = ag.tensor([{w:g}], requires_grad=True); b = ag.tensor([{b:g}], requires_grad=True)\n"
+            f"    opt = ag.optim.SGD([w, b], lr={lr:g}, **settings)\n"
+            f"    for step in range({steps}):\n"
+            "        opt.zero_grad()\n"
+            "        L = (w * x + b - y) ** 2 / 2\n"
+            "        L.backward()\n"
+            "        opt.step()")
     prompt = (f"A one-weight model w*x + b is fitted to one example (x, y) = ({x:g}, {y:g}) with the loss "
               "L = (w*x + b - y)^2 / 2, starting from w = "
               f"{w:g}, b = {b:g}, (a) by plain SGD (w <- w - lr * dL/dw) and (b) by SGD with momentum, "

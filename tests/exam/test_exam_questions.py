@@ -207,3 +207,33 @@ def test_counts_reported(capsys):
     with capsys.disabled():
         print(f"\n[exam questions] questions: {_COUNTS['questions']}, "
               f"answers checked against the kit: {_COUNTS['answers']}")
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_the_optimizer_question_code_runs_as_printed_and_gives_the_key(seed, monkeypatch):
+    """The sheet's code is what a student may type in: run as printed, it steps plain SGD and
+    then SGD with momentum (it once printed two `opt =` lines, the second replacing the first,
+    so plain SGD never ran), and the momentum run ends at the key's last w and b."""
+    import ag
+    from ag.exam.handout import _split_prompt
+
+    runs = []
+
+    class CountingSGD(ag.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            runs.append([kwargs.get("momentum", 0), 0])
+
+        def step(self):
+            runs[-1][1] += 1
+            return super().step()
+
+    q = question("optimizer", seed)  # (its key is checked against ag.optim.SGD itself)
+    monkeypatch.setattr(ag.optim, "SGD", CountingSGD)
+    code = _split_prompt(q.prompt)[1]
+    namespace = {"ag": ag}
+    exec(code, namespace)
+    last = max(int(k.split()[1].rstrip(":")) for k in q.answers if k.startswith("step "))
+    assert [r[1] for r in runs] == [last, last] and runs[0][0] == 0 and runs[1][0] > 0
+    assert namespace["w"].value[0] == pytest.approx(q.answers[f"step {last}: momentum w"], abs=1e-12)
+    assert namespace["b"].value[0] == pytest.approx(q.answers[f"step {last}: momentum b"], abs=1e-12)
