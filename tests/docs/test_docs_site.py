@@ -41,9 +41,12 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "AG_DOCS_EXECUTE": "false", "NO_MKDOCS_2_WARNING": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
+    # No -q: mkdocs -q raises the log level past WARNING, so --strict then counts no warnings
+    # (a page left out of the navigation passed here and failed `make docs`).
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
+    assert "WARNING" not in done.stderr, done.stderr[-4000:]
     return out
 
 
@@ -263,3 +266,12 @@ def test_markdown_links_resolve_on_the_site():
                 bad.append(f"{name} -> {target}")
     assert not bad, ("links the docs site cannot follow (link to a file under docs/ or one of "
                      f"{sorted(pages)}, or write the path as `code`): {bad}")
+
+
+def test_every_guide_in_docs_is_in_the_navigation():
+    """A Markdown page in docs/ that no list of the navigation names is a page nobody finds
+    (and a warning that fails `make docs --strict`)."""
+    hooks = _load("hooks", "mkdocs")
+    listed = set(hooks.GUIDES) | {"index.md", "ops.md", "changelog.md", "contributing.md", "license.md"}
+    on_disk = {p.name for p in DOCS.glob("*.md")}
+    assert on_disk <= listed, f"pages in docs/ missing from docs/hooks.py GUIDES: {sorted(on_disk - listed)}"
