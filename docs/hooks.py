@@ -41,9 +41,9 @@ NOTEST_FENCE = re.compile(r"^(\s*)```python notest[ \t]*$", re.MULTILINE)
 # A guide's link up to a repository file (../README.md): on the site, the page made from it.
 UP_LINK = re.compile(r"\]\(\.\./(" + "|".join(re.escape(name) for name in PAGES) + r")(#[^)\s]*)?\)")
 
-GUIDES = ["tracing.md", "drawings-and-steppers.md", "trace-names.md", "instructors.md", "exam-kinds.md", "grading.md",
-          "tensors.md", "training.md", "convolution.md", "remat.md", "gpu.md", "gpu-check.md", "speed.md",
-          "performance-notes.md"]
+GUIDES = ["tracing.md", "drawings-and-steppers.md", "trace-names.md", "instructors.md", "exam-kinds.md",
+          "grading.md", "tensors.md", "training.md", "convolution.md", "remat.md", "gpu.md", "gpu-check.md",
+          "speed.md", "performance-notes.md"]
 
 # Packages whose every public name (``__all__``) the reference documents.
 DOCUMENTED_PACKAGES = ["ag", "ag.nn", "ag.optim", "ag.data", "ag.testing", "ag.exam", "ag.gpu", "ag.remat",
