@@ -269,6 +269,17 @@ def key_html(problems: list[ExamProblem], *, paper: str = "letter", graphs: bool
 # -- LaTeX ---------------------------------------------------------------------------------
 
 
+def _latex_preamble(geometry: str) -> list[str]:
+    """The opening lines every LaTeX sheet shares, up to ``\\begin{document}``."""
+    return [f"\\documentclass[11pt,{geometry}]{{article}}",
+            f"\\usepackage[{geometry},margin=0.7in]{{geometry}}",
+            "\\usepackage[T1]{fontenc}",
+            "\\usepackage{array,longtable}",
+            "\\pagestyle{empty}",
+            "\\setlength{\\parindent}{0pt}",
+            "\\begin{document}"]
+
+
 def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "letter",
                 answers: bool = False) -> str:
     """The sheet (or, with ``answers``, sheet and key) as a complete LaTeX document.
@@ -292,13 +303,7 @@ def sheet_latex(problem: ExamProblem, *, show_order: bool = True, paper: str = "
         f"{k} & {latex_escape(name) if show_order else ''} & \\\\[2.4em] \\hline"
         for k, name in enumerate(order_nodes))
     lines = [
-        f"\\documentclass[11pt,{geometry}]{{article}}",
-        f"\\usepackage[{geometry},margin=0.7in]{{geometry}}",
-        "\\usepackage[T1]{fontenc}",
-        "\\usepackage{array,longtable}",
-        "\\pagestyle{empty}",
-        "\\setlength{\\parindent}{0pt}",
-        "\\begin{document}",
+        *_latex_preamble(geometry),
         f"{{\\Large\\bfseries Backpropagation by hand}} \\hfill {{\\bfseries seed {p.seed}}}\\par",
         "\\vspace{0.8em}Name \\rule{2.5in}{0.4pt} \\hfill Student ID \\rule{2in}{0.4pt}\\par\\medskip",
         "\\begin{itemize}",
@@ -598,13 +603,7 @@ def question_latex(q: Any, *, answers: bool = False, paper: str = "letter") -> s
     before, code, after = _split_prompt(q.prompt)
     name_line = "Name \\rule{2.5in}{0.4pt} \\hfill Student ID \\rule{1.6in}{0.4pt}\\par\\medskip"
     lines = [
-        f"\\documentclass[11pt,{geometry}]{{article}}",
-        f"\\usepackage[{geometry},margin=0.7in]{{geometry}}",
-        "\\usepackage[T1]{fontenc}",
-        "\\usepackage{array,longtable}",
-        "\\pagestyle{empty}",
-        "\\setlength{\\parindent}{0pt}",
-        "\\begin{document}",
+        *_latex_preamble(geometry),
         f"{{\\Large\\bfseries {_tex(q.title)}}} \\hfill "
         f"{{\\bfseries {_tex(q.kind)}, seed {q.seed}}}\\par",
         "\\vspace{0.8em}" + name_line,

@@ -41,6 +41,29 @@ class KeyFormatError(ValueError):
     """A key file that is not one ``ag exam`` wrote, or one whose numbers disagree with its problem."""
 
 
+def key_numbers(run: Any) -> dict[tuple[str, str], float | None]:
+    """Every number a backprop key asks for, keyed as the key's rows ``(iteration, quantity)``.
+
+    ``("forward", "z4.value")`` for each op node, ``("3", "z4.grad")`` for each node's grad
+    after iteration 3 (``None`` where the loop has not reached it yet).
+
+    >>> import ag
+    >>> x = ag.Scalar(3.0, label="z1:leaf(x)"); y = x * x
+    >>> numbers = key_numbers(ag.backward_trace(y))
+    >>> numbers[("forward", "z2.value")], numbers[("0", "z2.grad")], numbers[("0", "z1.grad")]
+    (9.0, 1.0, 6.0)
+    """
+    names = {id(n): run.name(n) for n in run.order}
+    numbers: dict[tuple[str, str], float | None] = {}
+    for n, value in zip(run.order, run.values):
+        if n.inputs:
+            numbers[("forward", f"{names[id(n)]}.value")] = value
+    for k in range(len(run.steps)):
+        for name, g in run.grads_after(k).items():
+            numbers[(str(k), f"{name}.grad")] = g
+    return numbers
+
+
 @dataclass(frozen=True)
 class KeyRow:
     """One row of the answer template and its true answer.
@@ -137,14 +160,8 @@ class ProblemKey:
 
         run = p.run
         names = {id(n): run.name(n) for n in run.order}
-        values = dict(zip((names[id(n)] for n in run.order), run.values))
-        truth: dict[tuple[str, str], float] = {}
-        for n in run.order:
-            if n.inputs:
-                truth[("forward", f"{names[id(n)]}.value")] = float(values[names[id(n)]])
-        for k in range(len(run.steps)):
-            for name, g in run.grads_after(k).items():  # None: not reached yet, still 0
-                truth[(str(k), f"{name}.grad")] = 0.0 if g is None else float(g)
+        # a grad not reached yet is still 0 on the key
+        truth = {q: 0.0 if x is None else float(x) for q, x in key_numbers(run).items()}
         exact = dict(getattr(p, "exact_forms", None) or {})
         rows = [KeyRow(k, node, q, truth.get((k, q)) if q != "nothing" else None, exact.get((k, q), ""))
                 for k, node, q in template_rows(p)]

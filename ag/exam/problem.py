@@ -83,17 +83,10 @@ class ExamProblem:
         >>> p.exact_forms[("answer", "x.grad")], math.exp(-6) == p.answers["x"]
         ('1/e^6', True)
         """
-        run = self.run
-        names = {id(n): run.name(n) for n in run.order}
-        values = dict(zip((names[id(n)] for n in run.order), run.values))
-        numbers: dict[tuple[str, str], float] = {}
-        for n in run.order:
-            if n.inputs:
-                numbers[("forward", f"{names[id(n)]}.value")] = values[names[id(n)]]
-        for k in range(len(run.steps)):
-            for name, g in run.grads_after(k).items():
-                if g is not None:  # None: not reached yet (still 0 on the key)
-                    numbers[(str(k), f"{name}.grad")] = g
+        from ag.exam.key import key_numbers
+
+        # None: not reached yet (still 0 on the key)
+        numbers = {q: x for q, x in key_numbers(self.run).items() if x is not None}
         for name, g in self.answers.items():
             numbers[("answer", f"{name}.grad")] = g
         return {q: form for q, x in numbers.items() if (form := self.exact(x)) is not None}
