@@ -434,6 +434,24 @@ def _exam_controls(args: argparse.Namespace) -> dict:
     }
 
 
+def _print_sheet_pdf(page_html: str, output: str | None) -> None:
+    """Print one sheet page to ``output`` (a .pdf) with headless Chromium."""
+    import tempfile
+
+    from ag.exam.handout import ChromiumNotFoundError, print_pdf
+
+    if not (output and output.endswith(".pdf")):
+        raise _Fail("ag exam: --pdf prints to the file given with -o NAME.pdf "
+                    "(or a batch with --seeds and --out)", 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "sheet.html"
+        page.write_text(page_html, encoding="utf-8")
+        try:
+            print_pdf(page, output)
+        except ChromiumNotFoundError as err:
+            raise _Fail(f"ag exam: {err}") from None
+
+
 def _cmd_exam_question(args: argparse.Namespace) -> int:
     """The finals' other problem types (--kind): every format, a PDF, or a batch folder."""
     import random
@@ -441,7 +459,6 @@ def _cmd_exam_question(args: argparse.Namespace) -> int:
     from ag.exam.handout import (
         ChromiumNotFoundError,
         parse_seeds,
-        print_pdf,
         question_latex,
         question_sheets_html,
         write_question_batch,
@@ -467,15 +484,7 @@ def _cmd_exam_question(args: argparse.Namespace) -> int:
             print(f"every key checked: {sum(q.checks for q in questions)} answers against the kit")
             return 0
         if args.pdf:
-            if not (args.output and args.output.endswith(".pdf")):
-                raise _Fail("ag exam: --pdf prints to the file given with -o NAME.pdf (or a batch with "
-                            "--seeds and --out)", 2)
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                page = Path(tmp) / "sheet.html"
-                page.write_text(question_sheets_html(questions, paper=args.paper), encoding="utf-8")
-                print_pdf(page, args.output)
+            _print_sheet_pdf(question_sheets_html(questions, paper=args.paper), args.output)
             print(f"wrote {args.output} ({args.kind}, seed {questions[0].seed})")
             return 0
     except ChromiumNotFoundError as err:
@@ -527,7 +536,7 @@ def _cmd_exam_batch(args: argparse.Namespace) -> int:
 def _cmd_exam(args: argparse.Namespace) -> int:
     from ag import viz
     from ag.exam import generate
-    from ag.exam.handout import ChromiumNotFoundError, print_pdf, sheet_html, sheet_latex
+    from ag.exam.handout import sheet_html, sheet_latex
 
     if args.kind != "scalar":
         return _cmd_exam_question(args)
@@ -540,18 +549,7 @@ def _cmd_exam(args: argparse.Namespace) -> int:
     answers = not args.no_answers
     show_order = not args.hide_order
     if args.pdf:
-        if not (args.output and args.output.endswith(".pdf")):
-            raise _Fail("ag exam: --pdf prints one sheet to the file given with -o NAME.pdf "
-                        "(or a batch with --seeds and --out)", 2)
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            page = Path(tmp) / "sheet.html"
-            page.write_text(sheet_html(problem, show_order=show_order, paper=args.paper), encoding="utf-8")
-            try:
-                print_pdf(page, args.output)
-            except ChromiumNotFoundError as err:
-                raise _Fail(f"ag exam: {err}") from None
+        _print_sheet_pdf(sheet_html(problem, show_order=show_order, paper=args.paper), args.output)
         print(f"wrote {args.output} (seed {problem.seed})")
         return 0
     try:
