@@ -50,10 +50,10 @@ def timed(fn, repeat: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name, run in course_runs().items():
         frames_ms = timed(lambda run=run: viz.frames(run, fixed_layout=True), args.repeat)
         page_ms = timed(lambda run=run: stepper.html(run), args.repeat)

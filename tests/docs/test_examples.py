@@ -72,3 +72,23 @@ def test_conv_floor_kernels_give_torch_s_gradients(capsys):
     _load("conv_floor", EXAMPLES.parent / "benchmarks").main(["--rounds", "2"])
     out = capsys.readouterr().out
     assert out.count("floor") >= 2 and "float64" in out
+
+
+def test_seed_copy_benchmark_restores_the_copy_and_compares_equal_grads(capsys):
+    import ag.ops.core
+
+    own_copy = ag.ops.core._own_copy
+    _load("seed_copy", EXAMPLES.parent / "benchmarks").main(["--rounds", "2"])
+    assert ag.ops.core._own_copy is own_copy  # the measurement's swap is undone
+    out = capsys.readouterr().out
+    assert out.count("with the copy") == 2 and "float64" in out
+
+
+def test_stepper_build_benchmark_times_both_course_graphs(capsys):
+    import shutil
+
+    if not shutil.which("dot"):
+        pytest.skip("the stepper draws its frames with Graphviz's dot")
+    _load("stepper_build", EXAMPLES.parent / "benchmarks").main(["--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "problem 1.3  (10 iterations)" in out and "attention    (16 iterations)" in out
