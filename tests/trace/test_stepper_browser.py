@@ -314,6 +314,43 @@ def test_nav_bar_wraps_in_a_narrow_window(browser, tmp_path):
         browser.size(1300, 900)
 
 
+LAYOUT = """
+(() => {
+  const frame = [...document.querySelector('.ag-stepper').querySelectorAll('section.frame')]
+    .find(s => !s.hidden);
+  const box = (sel) => frame.querySelector(sel).getBoundingClientRect();
+  const main = box('.main-col'), side = box('.side');
+  return {mainWidth: main.width, mainBottom: main.bottom, sideTop: side.top,
+          stepperWidth: document.querySelector('.ag-stepper').getBoundingClientRect().width};
+})()
+"""
+
+
+@pytest.mark.parametrize("column", [None, 640])
+def test_side_panel_is_beside_a_wide_stepper_and_below_a_narrow_one(browser, tmp_path, column):
+    # A 1400 px window either way: what decides is the stepper's own width. In a docs page's or a
+    # notebook's 640 px column the panel goes below the graph (the graph keeps the column's
+    # width) instead of squeezing graph and order into a strip beside it.
+    browser.size(1400, 1000)
+    try:
+        run = ag.backward_trace(problem_1_3())
+        whole, body = stepper.html(run), stepper.fragment(run)
+        assert body in whole
+        wrapped = body if column is None else f'<div style="width:{column}px">{body}</div>'
+        page = tmp_path / f"layout-{column}.html"
+        page.write_text(whole.replace(body, wrapped), encoding="utf-8")
+        browser.open(page.as_uri())
+        at = browser.eval(LAYOUT)
+        if column is None:
+            assert at["stepperWidth"] > 1100 and at["sideTop"] < at["mainBottom"], at  # beside
+        else:
+            assert at["stepperWidth"] == column, at
+            assert at["mainWidth"] >= column - 1 and at["sideTop"] >= at["mainBottom"] - 1, at  # below
+        assert browser.errors() == []
+    finally:
+        browser.size(1300, 900)
+
+
 # -- contrast and the current node in view (issue 26, items 3 and 5) ---------------------------
 
 COLOURS = """
