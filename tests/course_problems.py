@@ -29,6 +29,14 @@ def problem_1_3() -> SimpleNamespace:
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
+def attention_block_class() -> type:
+    """exercises/attention_block.py's ``SingleHeadAttention`` (the finals' block, as the slides
+    write it): ``SingleHeadAttention(Wq, Wk, Wv)(Xin)`` builds the graph afresh."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        namespace = runpy.run_path(str(EXERCISES / "attention_block.py"), run_name="attention_block")
+    return namespace["SingleHeadAttention"]
+
+
 def recursive_topological_order(root) -> list:
     """The slides' recursive depth-first sort (the exam order), for Scalars and Tensors."""
     order, visited = [], set()

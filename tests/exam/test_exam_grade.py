@@ -9,45 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from grading_problems import seed1
+from grading_problems import ALL_RIGHT, seed1
 
 from ag.cli import main
 from ag.exam.grade import AnswerFormatError, fill, grade, gradescope_results, parse_answers
 from ag.exam.grade_op import grade_rule
 from ag.exam.handout import answer_template, key_data, write_key
-
-# seed 1 (default options):
-#   x = -3, y = 0, w = 3;  z4 = exp(z2) = 1, z5 = relu(z1) = 0, z6 = z2+z4 = 1,
-#   z7 = z5+z3 = 3, z8 = log(z6) = 0, z9 = z7*z8 = 0
-# backward, in the given order [z1, z5, z3, z7, z2, z4, z6, z8, z9] reversed:
-#   it0 z9: z7.grad = 0 + z8.value*1 = 0, z8.grad = 0 + z7.value*1 = 3
-#   it1 z8: z6.grad = 3 / 1 = 3
-#   it2 z6: z2.grad = 3, z4.grad = 3
-#   it3 z4: z2.grad = 3 + z4.value*z4.grad = 3 + 1*3 = 6
-#   it5 z7: z5.grad = 0, z3.grad = 0
-#   it7 z5: z1.grad = 0 (relu's input -3 < 0)
-ALL_RIGHT = """\
-# seed: 1
-iteration,node,quantity,answer
-forward,z4:exp,z4.value,1
-forward,z5:relu,z5.value,0
-forward,z6:add,z6.value,1
-forward,z7:add,z7.value,3
-forward,z8:log,z8.value,0
-forward,z9:mul,z9.value,0
-0,z9:mul,z7.grad,0
-0,z9:mul,z8.grad,3
-1,z8:log,z6.grad,3
-2,z6:add,z2.grad,3
-2,z6:add,z4.grad,3
-3,z4:exp,z2.grad,6
-4,z2:leaf(y),nothing,
-5,z7:add,z5.grad,0
-5,z7:add,z3.grad,0
-6,z3:leaf(w),nothing,
-7,z5:relu,z1.grad,0
-8,z1:leaf(x),nothing,
-"""
 
 
 @pytest.fixture(scope="module")

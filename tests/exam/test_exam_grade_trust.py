@@ -16,7 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 from gradescope_schema import validate_gradescope
-from grading_problems import SEED1_CODE, seed1
+from grading_problems import ALL_RIGHT, SEED1_CODE, seed1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,29 +36,6 @@ from ag.exam.grade import (
 from ag.exam.grade_op import StudentCodeError, StudentProcess, grade_op
 from ag.exam.handout import answer_template, write_key
 from ag.exam.key import ExamKey, KeyFormatError, KeyRow, ProblemKey
-
-ALL_RIGHT = """\
-# seed: 1
-iteration,node,quantity,answer
-forward,z4:exp,z4.value,1
-forward,z5:relu,z5.value,0
-forward,z6:add,z6.value,1
-forward,z7:add,z7.value,3
-forward,z8:log,z8.value,0
-forward,z9:mul,z9.value,0
-0,z9:mul,z7.grad,0
-0,z9:mul,z8.grad,3
-1,z8:log,z6.grad,3
-2,z6:add,z2.grad,3
-2,z6:add,z4.grad,3
-3,z4:exp,z2.grad,6
-4,z2:leaf(y),nothing,
-5,z7:add,z5.grad,0
-5,z7:add,z3.grad,0
-6,z3:leaf(w),nothing,
-7,z5:relu,z1.grad,0
-8,z1:leaf(x),nothing,
-"""
 
 # the same numbers in another valid backward order, z9, z7, z5, z1, z3, z8, z6, z4, z2 (every
 # node before its inputs), worked by hand:
